@@ -1,0 +1,52 @@
+"""Command-line entry point: parse arguments, dispatch to one subcommand, return its exit code.
+
+Each subcommand module exposes ``add_arguments(parser)`` and ``main(args) -> int``.
+``run`` is the default, so ``kubevirt-vss-exporter --demo`` means ``kubevirt-vss-exporter run --demo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from exporter import __version__
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("exporter.cli.run", "run the exporter (default); --demo runs it against a simulated KubeVirt API"),
+    "simulate": ("exporter.cli.simulate", "serve the simulated KubeVirt API alone"),
+    "explain": ("exporter.cli.explain", "classify freeze error text from an argument or standard input"),
+    "diagnose": ("exporter.cli.diagnose", "judge one VM from the cluster and print its checklist and the fix"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubevirt-vss-exporter",
+        description="Prometheus exporter for KubeVirt guest-agent, filesystem freeze and snapshot consistency.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.main)
+    return parser
+
+
+def _with_default_command(argv: Sequence[str]) -> list[str]:
+    args = list(argv)
+    first_positional = next((a for a in args if not a.startswith("-")), None)
+    if any(a in ("-h", "--help", "--version") for a in args[:1]):
+        return args
+    if first_positional not in SUBCOMMANDS:
+        return ["run", *args]
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(_with_default_command(sys.argv[1:] if argv is None else argv))
+    return int(args.handler(args))
