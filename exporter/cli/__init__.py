@@ -21,7 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; only ``command``'s module is imported (others are listed, not loaded)."""
     parser = argparse.ArgumentParser(
         prog="kubevirt-vss-exporter",
         description="Prometheus exporter for KubeVirt guest-agent, filesystem freeze and snapshot consistency.",
@@ -29,10 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(sub)
-        sub.set_defaults(handler=module.main)
+        if name == command:
+            # Importing lazily keeps `explain` free of the server and client imports.
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub)
+            sub.set_defaults(handler=module.main)
     return parser
 
 
@@ -47,6 +50,11 @@ def _with_default_command(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(_with_default_command(sys.argv[1:] if argv is None else argv))
+    arguments = _with_default_command(sys.argv[1:] if argv is None else argv)
+    command = arguments[0] if arguments and arguments[0] in SUBCOMMANDS else None
+    parser = build_parser(command)
+    args = parser.parse_args(arguments)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 2
     return int(args.handler(args))

@@ -5,6 +5,7 @@ Everything here is immutable; state changes by building new records.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 
@@ -13,3 +14,166 @@ class VmKey(NamedTuple):
 
     namespace: str
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class VmFacts:
+    """What a VirtualMachine object says."""
+
+    key: VmKey
+    uid: str
+    printable_status: str
+
+
+@dataclass(frozen=True, slots=True)
+class VmiFacts:
+    """What a VirtualMachineInstance object says about agent, freeze and identity."""
+
+    key: VmKey
+    uid: str
+    phase: str
+    node: str
+    agent_connected: bool
+    agent_unsupported_reason: str | None
+    paused: bool
+    fs_frozen: bool
+    guest_os_id: str
+    guest_os_name: str
+    guest_os_version: str
+    ip_addresses: tuple[str, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        return self.phase == "Running"
+
+    @property
+    def is_windows(self) -> bool:
+        return self.guest_os_id == "mswindows" or "windows" in self.guest_os_name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class GuestVolume:
+    """One guest filesystem from guestosinfo ``fsInfo``."""
+
+    disk_name: str
+    mount_point: str
+    filesystem: str
+    used_bytes: int
+    total_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class GuestInfo:
+    """What the guestosinfo subresource said for one VMI life."""
+
+    vmi_uid: str
+    observed_at: float
+    agent_version: str
+    fsfreeze_enabled: bool | None
+    fs_frozen: bool
+    os_id: str
+    volumes: tuple[GuestVolume, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotFacts:
+    """What a VirtualMachineSnapshot says; times are epoch seconds."""
+
+    key: VmKey
+    uid: str
+    name: str
+    created_at: float
+    phase: str
+    indications: tuple[str, ...]
+    creation_time: float | None = None
+    error_message: str | None = None
+    error_time: float | None = None
+    failure_deadline: float | None = None
+    deadline_exceeded: bool = False
+
+    def finished(self, now: float) -> bool:
+        """Succeeded or Failed, or InProgress with an error past its failure deadline."""
+        if self.phase in ("Succeeded", "Failed"):
+            return True
+        return self.phase == "InProgress" and self.error_message is not None and self.past_deadline(now)
+
+    def past_deadline(self, now: float) -> bool:
+        if self.deadline_exceeded:
+            return True
+        if self.failure_deadline is None or self.failure_deadline <= 0:
+            return False
+        return now > self.created_at + self.failure_deadline
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotJudgement:
+    """Consistency of one snapshot: ordered level, class name and why."""
+
+    snapshot: str
+    phase: str
+    level: int
+    consistency: str
+    reason: str
+    indications: str
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class FreezeErrorDetail:
+    """The newest classified freeze error of a VM, as the info series shows it."""
+
+    reason: str
+    cause: str
+    hresult: str
+    hresult_name: str
+    volume: str
+    mount_point: str
+    source: str
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class FailedWriter:
+    name: str
+    state: int
+    last_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class GuestVolumeSpace:
+    volume: str
+    mount_point: str
+    free_bytes: int
+    total_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class VmState:
+    """Everything rendered for one VM. ``None`` means no evidence: the series is absent."""
+
+    key: VmKey
+    node: str = ""
+    phase: str = ""
+    guest_os: str = ""
+    guest_os_version: str = ""
+    agent_version: str = ""
+    agent_connected: bool | None = None
+    agent_supported: bool | None = None
+    fsfreeze_available: bool | None = None
+    fs_frozen: bool | None = None
+    frozen_since: float | None = None
+    volumes: tuple[GuestVolume, ...] = ()
+    checks: tuple[tuple[str, bool], ...] = ()
+    snapshots: int = 0
+    oldest_snapshot_timestamp: float | None = None
+    last_snapshot: SnapshotJudgement | None = None
+    last_consistent_snapshot_timestamp: float | None = None
+    writers_total: int | None = None
+    writers_failed: int | None = None
+    failed_writers: tuple[FailedWriter, ...] = ()
+    guest_volumes: tuple[GuestVolumeSpace, ...] = ()
+    guest_report_timestamp: float | None = None
+    freeze_error_counts: tuple[tuple[str, str, int], ...] = ()
+    last_freeze_error_by_reason: tuple[tuple[str, float], ...] = ()
+    last_freeze_error: FreezeErrorDetail | None = None
+    problems: tuple[str, ...] = field(default=(), compare=False)

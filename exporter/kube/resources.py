@@ -1,0 +1,43 @@
+"""Descriptors of the resources we read, with the API paths to reach them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A listable resource. ``versions`` are tried in order; the first one served is used."""
+
+    name: str
+    group: str
+    versions: tuple[str, ...]
+    kind: str
+    optional: bool = False
+
+    def path(self, version: str, namespace: str | None = None) -> str:
+        base = f"/apis/{self.group}/{version}" if self.group else f"/api/{version}"
+        if namespace:
+            return f"{base}/namespaces/{namespace}/{self.name}"
+        return f"{base}/{self.name}"
+
+
+VMIS = Resource("virtualmachineinstances", "kubevirt.io", ("v1",), "VirtualMachineInstance")
+VMS = Resource("virtualmachines", "kubevirt.io", ("v1",), "VirtualMachine")
+# v1beta1 is served since KubeVirt v1.3.0; older clusters only have v1alpha1 (same schema).
+SNAPSHOTS = Resource(
+    "virtualmachinesnapshots", "snapshot.kubevirt.io", ("v1beta1", "v1alpha1"), "VirtualMachineSnapshot"
+)
+BACKUPS = Resource(
+    "virtualmachinebackups", "backup.kubevirt.io", ("v1alpha1",), "VirtualMachineBackup", optional=True
+)
+EVENTS = Resource("events", "", ("v1",), "Event")
+PODS = Resource("pods", "", ("v1",), "Pod")
+
+
+def guestosinfo_path(namespace: str, name: str) -> str:
+    return f"/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachineinstances/{name}/guestosinfo"
+
+
+def pod_log_path(namespace: str, name: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/pods/{name}/log"

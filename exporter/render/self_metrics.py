@@ -1,0 +1,78 @@
+"""The exporter's own metrics (``kubevirt_vss_exporter_*``) in a registry of their own."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import generate_latest as generate_text
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from exporter import __version__
+
+PREFIX = "kubevirt_vss_exporter_"
+
+
+@dataclass
+class SelfMetrics:
+    """One instance per exporter; pass it to whatever records an outcome."""
+
+    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.build_info = Gauge(PREFIX + "build_info", "Build information.", ["version", "python_version"], registry=r)
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self.vms = Gauge(PREFIX + "vms", "VMs exported by this instance.", registry=r)
+        self.objects = Gauge(PREFIX + "objects", "Objects in each reflector's cache.", ["resource"], registry=r)
+        self.synced = Gauge(
+            PREFIX + "synced", "1 once the reflector finished its first list; 0 while relisting.", ["resource"],
+            registry=r,
+        )
+        self.lists = Counter(PREFIX + "lists", "List requests by result.", ["resource", "result"], registry=r)
+        self.relists = Counter(PREFIX + "relists", "Relists by reason.", ["resource", "reason"], registry=r)
+        self.watch_events = Counter(
+            PREFIX + "watch_events", "Watch events received.", ["resource", "type"], registry=r
+        )
+        self.watch_errors = Counter(
+            PREFIX + "watch_errors", "Failed or broken watch requests.", ["resource", "reason"], registry=r
+        )
+        self.last_event = Gauge(
+            PREFIX + "last_event_timestamp_seconds", "When the last watch event arrived.", ["resource"], registry=r
+        )
+        self.malformed = Counter(
+            PREFIX + "malformed_objects",
+            "Objects skipped or degraded because of malformed fields.",
+            ["resource", "problem"],
+            registry=r,
+        )
+        self.guestosinfo_requests = Counter(
+            PREFIX + "guestosinfo_requests", "guestosinfo polls by result.", ["result"], registry=r
+        )
+        self.guestosinfo_duration = Histogram(
+            PREFIX + "guestosinfo_request_duration_seconds",
+            "guestosinfo request latency.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.guest_reports = Counter(
+            PREFIX + "guest_reports", "Guest reports by outcome.", ["result"], registry=r
+        )
+        self.launcher_log_lines = Counter(
+            PREFIX + "launcher_log_lines", "Launcher log lines read, by result.", ["result"], registry=r
+        )
+        self.launcher_log_streams = Gauge(
+            PREFIX + "launcher_log_streams", "Launcher log streams open.", registry=r
+        )
+        self.shard_ordinal = Gauge(PREFIX + "shard_ordinal", "This instance's shard.", registry=r)
+        self.total_shards = Gauge(PREFIX + "total_shards", "Number of shards.", registry=r)
+        self.render_seconds = Gauge(
+            PREFIX + "scrape_render_seconds", "Time spent building the last /metrics body.", registry=r
+        )
+
+    def render(self, *, openmetrics: bool) -> bytes:
+        """Exposition of these metrics without the trailing ``# EOF``."""
+        if openmetrics:
+            return generate_openmetrics(self.registry).removesuffix(b"# EOF\n")
+        return generate_text(self.registry)

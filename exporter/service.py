@@ -1,0 +1,157 @@
+"""Composition root: builds every part from settings, owns every task, shuts down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from exporter.kube import resources
+from exporter.kube.client import KubeClient
+from exporter.kube.reflector import Reflector, ReflectorSettings
+from exporter.render.self_metrics import SelfMetrics
+from exporter.render.sharding import owner
+from exporter.render.store import MetricsStore
+from exporter.settings import Address, Settings
+from exporter.sources.guestosinfo import GuestInfoPoller
+from exporter.state.fleet import Fleet
+from exporter.state.vm import JudgeSettings
+from exporter.web.app import build_app
+from exporter.web.health import Readiness
+from exporter.web.metrics import MetricsEndpoint
+
+RawObject = Mapping[str, Any]
+
+
+@dataclass
+class FleetSink:
+    """Adapts reflector callbacks to the fleet: stamps the time, records first syncs."""
+
+    fleet: Fleet
+    readiness: Readiness
+    metrics: SelfMetrics
+    clock: Callable[[], float] = time.time
+    log: Any = field(default_factory=lambda: structlog.get_logger().bind(component="sink"))
+
+    def replace(self, resource: str, items: Sequence[RawObject]) -> None:
+        self.fleet.replace(resource, items, self.clock())
+
+    def upsert(self, resource: str, raw: RawObject) -> None:
+        self.fleet.upsert(resource, raw, self.clock())
+
+    def delete(self, resource: str, raw: RawObject) -> None:
+        self.fleet.delete(resource, raw, self.clock())
+
+    def synced(self, resource: str) -> None:
+        if resource not in self.readiness.synced:
+            self.log.info("initial_sync_done", resource=resource, pending=self.readiness.pending)
+        self.readiness.mark_synced(resource)
+        self.metrics.synced.labels(resource).set(1)
+
+
+class Exporter:
+    """The running exporter. ``run`` returns when ``stop`` is set; every task is awaited first."""
+
+    def __init__(self, settings: Settings, *, client: KubeClient, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.client = client
+        self.clock = clock
+        self.metrics = SelfMetrics()
+        self.metrics.shard_ordinal.set(settings.shard)
+        self.metrics.total_shards.set(settings.total_shards)
+        self.store = MetricsStore()
+        self.readiness = Readiness()
+        self.fleet = Fleet(
+            on_state=self.store.put,
+            on_problem=self._count_problem,
+            settings=JudgeSettings(stuck_frozen_after=settings.stuck_frozen_after),
+            owns=owner(settings.shard, settings.total_shards),
+        )
+        self.sink = FleetSink(self.fleet, self.readiness, self.metrics, clock)
+        self.endpoint = MetricsEndpoint(self.store, self.metrics)
+        self.resources = [resources.VMIS, resources.VMS, resources.SNAPSHOTS]
+        self.readiness.expect(r.name for r in self.resources)
+        self.log = structlog.get_logger().bind(component="exporter")
+        self.links: dict[str, str] = {"Kubernetes API": client.host}
+        self.bound_urls: dict[str, str] = {}
+
+    def _count_problem(self, resource: str, problem: str) -> None:
+        self.metrics.malformed.labels(resource, problem).inc()
+
+    def reflectors(self) -> list[Reflector]:
+        reflector_settings = ReflectorSettings(
+            watch_timeout_seconds=self.settings.watch_timeout_seconds,
+            inactivity_timeout=self.settings.inactivity_timeout,
+        )
+        return [
+            Reflector(
+                client=self.client,
+                resource=resource,
+                sink=self.sink,
+                metrics=self.metrics,
+                namespaces=self.settings.namespaces,
+                settings=reflector_settings,
+                clock=self.clock,
+            )
+            for resource in self.resources
+        ]
+
+    def poller(self) -> GuestInfoPoller:
+        return GuestInfoPoller(
+            client=self.client,
+            targets=self.fleet.running_with_agent,
+            on_result=lambda key, uid, raw: self.fleet.apply_guest_info(key, uid, raw, self.clock()),
+            metrics=self.metrics,
+            interval=self.settings.guestosinfo_interval,
+            concurrency=self.settings.guestosinfo_concurrency,
+            timeout=self.settings.guestosinfo_timeout,
+        )
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_interval)
+            self.fleet.tick(self.clock())
+
+    async def _serve(self, app: web.Application, address: Address, name: str) -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, address.host, address.port, reuse_address=True)
+        await site.start()
+        urls = [_url(a) for a in runner.addresses]
+        self.log.info("listening", listener=name, url=urls[0] if urls else str(address))
+        if urls:
+            self.bound_urls[name] = urls[0]
+        return runner
+
+    async def run(self, stop: asyncio.Event) -> None:
+        app = build_app(endpoint=self.endpoint, readiness=self.readiness, links=self.links)
+        runners = [await self._serve(app, self.settings.listen, "metrics")]
+        self.log.info(
+            "starting",
+            kubernetes_api=self.client.host,
+            namespaces=list(self.settings.namespaces) or "all",
+            shard=self.settings.shard,
+            total_shards=self.settings.total_shards,
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(r.run(), name=f"reflector-{r.resource.name}") for r in self.reflectors()]
+                tasks.append(group.create_task(self.poller().run(), name="guestosinfo"))
+                tasks.append(group.create_task(self._ticker(), name="ticker"))
+                await stop.wait()
+                self.log.info("stopping")
+                for task in tasks:
+                    task.cancel()
+        finally:
+            for runner in runners:
+                await runner.cleanup()
+
+
+def _url(address: Any) -> str:
+    host, port = address[0], address[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -1,0 +1,132 @@
+"""One frozen settings object with its defaults and validation, built from parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from dataclasses import dataclass, field
+
+
+class SettingsError(ValueError):
+    """Invalid settings; ``problems`` maps each field to what is wrong with it."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_address(value: str) -> Address:
+    """``HOST:PORT``, ``[IPv6]:PORT`` or ``:PORT`` (all interfaces)."""
+    match = re.fullmatch(r"\[(?P<v6>[0-9a-fA-F:.]+)\]:(?P<port>\d+)|(?P<host>[^:\[\]]*):(?P<port2>\d+)", value)
+    if match is None:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    host = match.group("v6") or match.group("host") or "0.0.0.0"
+    port = int(match.group("port") or match.group("port2"))
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range in {value!r}")
+    return Address(host, port)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespaces: tuple[str, ...] = ()
+    listen: Address = field(default_factory=lambda: Address("0.0.0.0", 9745))
+    log_format: str = "json"
+    log_level: str = "info"
+    guestosinfo_interval: float = 60.0
+    guestosinfo_concurrency: int = 8
+    guestosinfo_timeout: float = 10.0
+    guest_report_listen: Address | None = None
+    guest_report_token_file: str | None = None
+    guest_report_max_age: float = 1800.0
+    guest_min_free_bytes: int = 300 * 1024 * 1024
+    guest_min_free_ratio: float = 0.15
+    follow_launcher_logs: bool = False
+    launcher_log_streams: int = 50
+    shard: int = 0
+    total_shards: int = 1
+    stuck_frozen_after: float = 300.0
+    freeze_episode_gap: float = 600.0
+    watch_timeout_seconds: int = 300
+    inactivity_timeout: float = 330.0
+    tick_interval: float = 5.0
+
+
+def shard_from_pod_name(name: str) -> int | None:
+    """The trailing ordinal of a StatefulSet pod name (``exporter-2`` → 2)."""
+    match = re.search(r"-(\d+)$", name)
+    return int(match.group(1)) if match else None
+
+
+def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None) -> Settings:
+    """Validate parsed run arguments; every problem is reported at once."""
+    env = os.environ if environ is None else environ
+    problems: dict[str, str] = {}
+
+    def address(name: str, value: str | None) -> Address | None:
+        if value is None:
+            return None
+        try:
+            return parse_address(value)
+        except ValueError as error:
+            problems[name] = str(error)
+            return None
+
+    listen = address("listen", args.listen) or Address("0.0.0.0", 9745)
+    report_listen = address("guest_report_listen", args.guest_report_listen)
+    total = args.total_shards
+    shard = args.shard
+    if total < 1:
+        problems["total_shards"] = "must be at least 1"
+    if shard is None and total > 1:
+        pod_name = env.get("POD_NAME") or env.get("HOSTNAME", "")
+        shard = shard_from_pod_name(pod_name)
+        if shard is None:
+            problems["shard"] = f"--shard not given and no ordinal in pod name {pod_name!r}"
+    shard = shard or 0
+    if total >= 1 and not 0 <= shard < total:
+        problems["shard"] = f"must be in [0, {total})"
+    for name in ("guestosinfo_interval", "guest_report_max_age"):
+        if getattr(args, name) <= 0:
+            problems[name] = "must be positive"
+    if args.guestosinfo_concurrency < 1:
+        problems["guestosinfo_concurrency"] = "must be at least 1"
+    if args.launcher_log_streams < 1:
+        problems["launcher_log_streams"] = "must be at least 1"
+    if args.guest_report_token_file and not os.path.isfile(args.guest_report_token_file):
+        problems["guest_report_token_file"] = "not a readable file"
+    if report_listen is not None and not args.guest_report_token_file and not getattr(args, "demo", False):
+        problems["guest_report_token_file"] = "required with --guest-report-listen"
+    if problems:
+        raise SettingsError(problems)
+    return Settings(
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        namespaces=tuple(dict.fromkeys(args.namespace or ())),
+        listen=listen,
+        log_format=args.log_format,
+        log_level=args.log_level,
+        guestosinfo_interval=args.guestosinfo_interval,
+        guestosinfo_concurrency=args.guestosinfo_concurrency,
+        guest_report_listen=report_listen,
+        guest_report_token_file=args.guest_report_token_file,
+        guest_report_max_age=args.guest_report_max_age,
+        follow_launcher_logs=args.follow_launcher_logs,
+        launcher_log_streams=args.launcher_log_streams,
+        shard=shard,
+        total_shards=total,
+        stuck_frozen_after=args.stuck_frozen_after,
+        freeze_episode_gap=args.freeze_episode_gap,
+    )

@@ -1,0 +1,72 @@
+"""VirtualMachineSnapshot objects → facts, and the choice of a VM's last finished snapshot."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from exporter.state import raw as r
+from exporter.state.records import SnapshotFacts, VmKey
+
+MAX_INDICATIONS = 16
+MAX_ERROR_MESSAGE = 64 * 1024
+_INDICATION = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,47}$")
+DEFAULT_FAILURE_DEADLINE = 300.0
+
+
+def parse_snapshot(raw: Any) -> tuple[SnapshotFacts | None, list[str]]:
+    """Read a VMSnapshot whose source is a VirtualMachine; other sources give ``None``."""
+    problems = r.Problems()
+    identity = r.object_identity(raw, problems)
+    if identity is None:
+        return None, problems.items
+    namespace, name, uid = identity
+    spec = r.mapping(raw, "spec", problems)
+    source = r.mapping(spec, "source", problems)
+    if r.string(source, "kind", problems) != "VirtualMachine" or not r.string(source, "name", problems):
+        problems.add("source_not_vm")
+        return None, problems.items
+    metadata = r.mapping(raw, "metadata", problems)
+    created_at = r.timestamp(metadata, "creationTimestamp", problems)
+    status = r.mapping(raw, "status", problems)
+    indications: list[str] = []
+    for value in r.sequence(status, "indications", problems)[:MAX_INDICATIONS]:
+        if isinstance(value, str) and _INDICATION.match(value):
+            indications.append(value)
+        else:
+            problems.add("indication_malformed")
+    error = r.mapping(status, "error", problems)
+    message = r.string(error, "message", problems, limit=MAX_ERROR_MESSAGE) or None
+    deadline: float | None = DEFAULT_FAILURE_DEADLINE
+    if "failureDeadline" in spec:
+        deadline = r.duration_seconds(spec.get("failureDeadline"))
+        if deadline is None:
+            problems.add("failureDeadline_malformed")
+            deadline = DEFAULT_FAILURE_DEADLINE
+    deadline_exceeded = any(
+        isinstance(c, dict) and c.get("type") == "Failure" and c.get("status") == "True"
+        for c in r.sequence(status, "conditions", problems)
+    )
+    facts = SnapshotFacts(
+        key=VmKey(namespace, r.string(source, "name", problems)),
+        uid=uid or f"{namespace}/{name}",
+        name=name,
+        created_at=created_at if created_at is not None else 0.0,
+        phase=r.string(status, "phase", problems, limit=32),
+        indications=tuple(indications),
+        creation_time=r.timestamp(status, "creationTime", problems),
+        error_message=message,
+        error_time=r.timestamp(error, "time", problems),
+        failure_deadline=deadline,
+        deadline_exceeded=deadline_exceeded,
+    )
+    return facts, problems.items
+
+
+def last_finished(snapshots: Iterable[SnapshotFacts], now: float) -> SnapshotFacts | None:
+    """The newest snapshot by creation timestamp that has finished (ties broken by name)."""
+    finished = [s for s in snapshots if s.finished(now)]
+    if not finished:
+        return None
+    return max(finished, key=lambda s: (s.created_at, s.name))

@@ -1,0 +1,168 @@
+"""All facts of one VM → the VmState that is rendered. Pure: ``now`` is an argument."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from exporter.state import checks as checklist
+from exporter.state.consistency import FILESYSTEM, GuestEvidence, judge
+from exporter.state.records import (
+    GuestInfo,
+    SnapshotFacts,
+    SnapshotJudgement,
+    VmFacts,
+    VmiFacts,
+    VmKey,
+    VmState,
+)
+from exporter.state.snapshots import last_finished
+
+
+@dataclass(slots=True)
+class VmRecord:
+    """Mutable per-VM facts held by the fleet; judged into a VmState on every change."""
+
+    key: VmKey
+    vm: VmFacts | None = None
+    vmi: VmiFacts | None = None
+    guest: GuestInfo | None = None
+    frozen_since: float | None = None
+    snapshots: dict[str, SnapshotFacts] = field(default_factory=dict)
+    # Evidence that outlives a single object: (observed_at, freeze available?) transitions.
+    fsfreeze_history: list[tuple[float, bool]] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return self.vm is not None or self.vmi is not None
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeSettings:
+    stuck_frozen_after: float = 300.0
+
+
+EvidenceLookup = Callable[[VmRecord, float], GuestEvidence | None]
+ReasonLookup = Callable[[str], str]
+
+
+def fsfreeze_available(vmi: VmiFacts | None, guest: GuestInfo | None) -> bool | None:
+    """Freeze command enabled per guestosinfo; not judged while frozen (qemu-ga disables it then)."""
+    if vmi is None or not vmi.agent_connected or guest is None or guest.vmi_uid != vmi.uid:
+        return None
+    if vmi.fs_frozen or guest.fs_frozen:
+        return None
+    return guest.fsfreeze_enabled
+
+
+def build_state(
+    record: VmRecord,
+    *,
+    now: float,
+    settings: JudgeSettings,
+    evidence_at: EvidenceLookup | None = None,
+    failure_reason: ReasonLookup | None = None,
+    thaw_timeout_seen: Callable[[VmRecord, SnapshotFacts], bool] | None = None,
+) -> VmState | None:
+    """Judge one VM; ``None`` when neither a VirtualMachine nor a VMI exists for it."""
+    if not record.exists:
+        return None
+    vmi = record.vmi
+    guest = record.guest if vmi is not None and record.guest is not None and record.guest.vmi_uid == vmi.uid else None
+    running = vmi is not None and vmi.running
+    agent_connected = vmi.agent_connected if running and vmi is not None else None
+    agent_supported = (vmi.agent_unsupported_reason is None) if agent_connected and vmi is not None else None
+    freeze_available = fsfreeze_available(vmi, guest) if running else None
+    fs_frozen = vmi.fs_frozen if running and vmi is not None else None
+    frozen_since = record.frozen_since if fs_frozen else None
+
+    is_windows = (vmi is not None and vmi.is_windows) or (guest is not None and guest.os_id == "mswindows")
+    last = last_finished(record.snapshots.values(), now)
+    judgement: SnapshotJudgement | None = None
+    if last is not None:
+        judgement = _judge(record, last, is_windows, evidence_at, failure_reason, thaw_timeout_seen)
+    last_consistent = _last_consistent(record, is_windows, evidence_at, failure_reason, thaw_timeout_seen, now)
+    created = [s.created_at for s in record.snapshots.values() if s.created_at > 0]
+
+    phase = (vmi.phase or "Unknown") if vmi is not None else "Stopped"
+    checks = checklist.api_checks(
+        running=running,
+        agent_connected=agent_connected,
+        agent_supported=agent_supported,
+        fsfreeze_available=freeze_available,
+        frozen_since=frozen_since,
+        now=now,
+        stuck_after=settings.stuck_frozen_after,
+    )
+    return VmState(
+        key=record.key,
+        node=vmi.node if vmi is not None else "",
+        phase=phase,
+        guest_os=(vmi.guest_os_id if vmi is not None else "") or (guest.os_id if guest else ""),
+        guest_os_version=vmi.guest_os_version if vmi is not None else "",
+        agent_version=guest.agent_version if guest is not None else "",
+        agent_connected=agent_connected,
+        agent_supported=agent_supported,
+        fsfreeze_available=freeze_available,
+        fs_frozen=fs_frozen,
+        frozen_since=frozen_since,
+        volumes=guest.volumes if guest is not None else (),
+        checks=checklist.ordered(checks),
+        snapshots=len(record.snapshots),
+        oldest_snapshot_timestamp=min(created) if created else None,
+        last_snapshot=judgement,
+        last_consistent_snapshot_timestamp=last_consistent,
+    )
+
+
+def _judge(
+    record: VmRecord,
+    snapshot: SnapshotFacts,
+    is_windows: bool,
+    evidence_at: EvidenceLookup | None,
+    failure_reason: ReasonLookup | None,
+    thaw_timeout_seen: Callable[[VmRecord, SnapshotFacts], bool] | None,
+) -> SnapshotJudgement:
+    moment = snapshot.creation_time if snapshot.creation_time is not None else snapshot.created_at
+    evidence = evidence_at(record, moment) if evidence_at is not None and is_windows else None
+    if is_windows and (evidence is None or evidence.vss_blocker is None):
+        frozen_unavailable = _fsfreeze_unavailable_at(record, moment)
+        if frozen_unavailable:
+            evidence = GuestEvidence(
+                writers_failed=evidence.writers_failed if evidence else None, vss_blocker="fsfreeze_unavailable"
+            )
+    reason = None
+    if snapshot.error_message and failure_reason is not None:
+        reason = failure_reason(snapshot.error_message)
+    return judge(
+        snapshot,
+        is_windows=is_windows,
+        evidence=evidence,
+        thaw_timeout_seen=thaw_timeout_seen(record, snapshot) if thaw_timeout_seen is not None else False,
+        failure_reason=reason,
+    )
+
+
+def _fsfreeze_unavailable_at(record: VmRecord, moment: float) -> bool:
+    """Whether the last guestosinfo answer before ``moment`` showed the freeze command disabled."""
+    known = [available for observed, available in record.fsfreeze_history if observed <= moment]
+    return bool(known) and known[-1] is False
+
+
+def _last_consistent(
+    record: VmRecord,
+    is_windows: bool,
+    evidence_at: EvidenceLookup | None,
+    failure_reason: ReasonLookup | None,
+    thaw_timeout_seen: Callable[[VmRecord, SnapshotFacts], bool] | None,
+    now: float,
+) -> float | None:
+    best: float | None = None
+    for snapshot in sorted(record.snapshots.values(), key=lambda s: (s.created_at, s.name), reverse=True):
+        if snapshot.phase != "Succeeded":
+            continue
+        judgement = _judge(record, snapshot, is_windows, evidence_at, failure_reason, thaw_timeout_seen)
+        if judgement.level >= FILESYSTEM:
+            best = judgement.timestamp if best is None else max(best, judgement.timestamp)
+            break
+    return best

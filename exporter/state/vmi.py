@@ -1,0 +1,133 @@
+"""VirtualMachineInstance, VirtualMachine and guestosinfo objects → facts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from exporter.state import raw as r
+from exporter.state.records import GuestInfo, GuestVolume, VmFacts, VmiFacts, VmKey
+
+MAX_VOLUMES = 32
+MAX_ADDRESSES = 16
+
+
+def _conditions(status: Mapping[str, Any], problems: r.Problems) -> dict[str, Mapping[str, Any]]:
+    found: dict[str, Mapping[str, Any]] = {}
+    for condition in r.sequence(status, "conditions", problems):
+        if not isinstance(condition, Mapping):
+            problems.add("condition_not_object")
+            continue
+        kind = condition.get("type")
+        if isinstance(kind, str):
+            found[kind] = condition
+    return found
+
+
+def _is_true(condition: Mapping[str, Any] | None) -> bool:
+    return condition is not None and condition.get("status") == "True"
+
+
+def _addresses(status: Mapping[str, Any], problems: r.Problems) -> tuple[str, ...]:
+    addresses: list[str] = []
+    for interface in r.sequence(status, "interfaces", problems):
+        if not isinstance(interface, Mapping):
+            problems.add("interface_not_object")
+            continue
+        candidates = [interface.get("ipAddress"), *(r.sequence(interface, "ipAddresses", problems))]
+        for candidate in candidates:
+            if isinstance(candidate, str) and candidate:
+                # Older KubeVirt reported addresses with a prefix length (10.244.0.23/24).
+                address = candidate.split("/", 1)[0][:64]
+                if address not in addresses and len(addresses) < MAX_ADDRESSES:
+                    addresses.append(address)
+    return tuple(addresses)
+
+
+def parse_vmi(raw: Any) -> tuple[VmiFacts | None, list[str]]:
+    """Read a VMI; malformed parts degrade to "no evidence" and are named in the problem list."""
+    problems = r.Problems()
+    identity = r.object_identity(raw, problems)
+    if identity is None:
+        return None, problems.items
+    namespace, name, uid = identity
+    status = r.mapping(raw, "status", problems)
+    if not status:
+        problems.add("missing_status")
+    conditions = _conditions(status, problems)
+    phase = r.string(status, "phase", problems, limit=32)
+    unsupported = conditions.get("AgentVersionNotSupported")
+    unsupported_reason = None
+    if unsupported is not None and unsupported.get("status") != "False":
+        reason = unsupported.get("reason")
+        unsupported_reason = reason[:256] if isinstance(reason, str) and reason else "unsupported"
+    os_info = r.mapping(status, "guestOSInfo", problems)
+    facts = VmiFacts(
+        key=VmKey(namespace, name),
+        uid=uid,
+        phase=phase,
+        node=r.string(status, "nodeName", problems, limit=253),
+        # KubeVirt removes AgentConnected on disconnect; it is never "False". Presence is the signal.
+        agent_connected=phase == "Running" and "AgentConnected" in conditions,
+        agent_unsupported_reason=unsupported_reason,
+        paused=_is_true(conditions.get("Paused")),
+        fs_frozen=r.string(status, "fsFreezeStatus", problems, limit=32) == "frozen",
+        guest_os_id=r.string(os_info, "id", problems, limit=64),
+        guest_os_name=r.string(os_info, "name", problems, limit=128),
+        guest_os_version=r.string(os_info, "prettyName", problems, limit=128)
+        or r.string(os_info, "version", problems, limit=128),
+        ip_addresses=_addresses(status, problems),
+    )
+    return facts, problems.items
+
+
+def parse_vm(raw: Any) -> tuple[VmFacts | None, list[str]]:
+    """Read a VirtualMachine: identity and printable status."""
+    problems = r.Problems()
+    identity = r.object_identity(raw, problems)
+    if identity is None:
+        return None, problems.items
+    namespace, name, uid = identity
+    status = r.mapping(raw, "status", problems)
+    printable = r.string(status, "printableStatus", problems, limit=64)
+    return VmFacts(key=VmKey(namespace, name), uid=uid, printable_status=printable), problems.items
+
+
+def parse_guest_info(raw: Any, *, vmi_uid: str, observed_at: float) -> tuple[GuestInfo, list[str]]:
+    """Read a guestosinfo answer. A freeze command without ``enabled`` is disabled (omitempty)."""
+    problems = r.Problems()
+    body: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    if not isinstance(raw, Mapping):
+        problems.add("guestosinfo_not_object")
+    fsfreeze_enabled: bool | None = None
+    for command in r.sequence(body, "supportedCommands", problems):
+        if isinstance(command, Mapping) and command.get("name") == "guest-fsfreeze-freeze":
+            fsfreeze_enabled = command.get("enabled") is True
+    volumes: list[GuestVolume] = []
+    for disk in r.sequence(r.mapping(body, "fsInfo", problems), "disks", problems)[:MAX_VOLUMES]:
+        if not isinstance(disk, Mapping):
+            problems.add("disk_not_object")
+            continue
+        volumes.append(
+            GuestVolume(
+                disk_name=r.string(disk, "diskName", problems),
+                mount_point=r.string(disk, "mountPoint", problems),
+                filesystem=r.string(disk, "fileSystemType", problems, limit=32),
+                used_bytes=_int(disk.get("usedBytes")),
+                total_bytes=_int(disk.get("totalBytes")),
+            )
+        )
+    info = GuestInfo(
+        vmi_uid=vmi_uid,
+        observed_at=observed_at,
+        agent_version=r.string(body, "guestAgentVersion", problems, limit=64),
+        fsfreeze_enabled=fsfreeze_enabled,
+        fs_frozen=r.string(body, "fsFreezeStatus", problems, limit=32) == "frozen",
+        os_id=r.string(r.mapping(body, "os", problems), "id", problems, limit=64),
+        volumes=tuple(volumes),
+    )
+    return info, problems.items
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

@@ -1,0 +1,43 @@
+"""/healthz (the process answers) and /readyz (every reflector finished its first list)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class Readiness:
+    """Ready once every expected resource reported its first sync."""
+
+    expected: set[str] = field(default_factory=set)
+    synced: set[str] = field(default_factory=set)
+
+    def expect(self, resources: Iterable[str]) -> None:
+        self.expected.update(resources)
+
+    def mark_synced(self, resource: str) -> None:
+        self.synced.add(resource)
+
+    @property
+    def pending(self) -> list[str]:
+        return sorted(self.expected - self.synced)
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.expected) and not self.pending
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+def readyz_handler(readiness: Readiness):  # type: ignore[no-untyped-def]
+    async def readyz(request: web.Request) -> web.Response:
+        if readiness.ready:
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text="waiting for first sync: " + ", ".join(readiness.pending) + "\n")
+
+    return readyz

@@ -1,0 +1,49 @@
+"""Shared fixtures: test data loaders and a guard against leaked asyncio tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+def load_json(relative: str) -> Any:
+    return json.loads((DATA / relative).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def kubevirt_object() -> Callable[[str], Any]:
+    """A fresh deep copy of an object under tests/data/kubevirt/, by file stem."""
+
+    def load(name: str) -> Any:
+        return copy.deepcopy(load_json(f"kubevirt/{name}.json"))
+
+    return load
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every coroutine test gets the leaked-task guard."""
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is not None and asyncio.iscoroutinefunction(function) and isinstance(item, pytest.Function):
+            if "no_leaked_tasks" not in item.fixturenames:
+                item.fixturenames.append("no_leaked_tasks")
+
+
+@pytest.fixture
+async def no_leaked_tasks() -> Any:
+    """Fail a test that leaves asyncio tasks running behind it."""
+    before = asyncio.all_tasks()
+    yield
+    await asyncio.sleep(0)
+    leaked = [t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()]
+    for task in leaked:
+        task.cancel()
+    assert not leaked, f"leaked tasks: {[t.get_name() for t in leaked]}"

@@ -1,0 +1,168 @@
+"""The list/watch/relist loop against scripted streams: exact sink calls and exact backoff delays."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from exporter.kube import errors
+from exporter.kube.backoff import Backoff
+from exporter.kube.reflector import Reflector, ReflectorSettings
+from exporter.kube.resources import BACKUPS, SNAPSHOTS, VMIS
+from exporter.render.self_metrics import SelfMetrics
+from tests.kube.fakes import EXPIRED_LINE, STALL, FakeClient, RecordingSink, bookmark, event, obj
+
+PAGE_1 = {"items": [obj("a", "1")], "metadata": {"resourceVersion": "5", "continue": "token"}}
+PAGE_2 = {"items": [obj("b", "2")], "metadata": {"resourceVersion": "5"}}
+LIST_AB = {"items": [obj("a", "1"), obj("b", "2")], "metadata": {"resourceVersion": "5"}}
+LIST_A = {"items": [obj("a", "7")], "metadata": {"resourceVersion": "9"}}
+NORMAL_WATCH = [event("ADDED", "c", "6"), event("MODIFIED", "a", "7"), event("DELETED", "b", "8"), bookmark("10")]
+
+
+async def run_until_exhausted(client: FakeClient, reflector: Reflector) -> None:
+    task = asyncio.create_task(reflector.run())
+    try:
+        await asyncio.wait_for(client.exhausted.wait(), timeout=5)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+def make(client: FakeClient, resource=VMIS, **settings) -> tuple[Reflector, RecordingSink, list[float], SelfMetrics]:
+    sink = RecordingSink()
+    sleeps: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        sleeps.append(round(delay, 6))
+        await asyncio.sleep(0)  # virtual time: record the delay, only yield to the loop
+
+    metrics = SelfMetrics()
+    reflector = Reflector(
+        client=client, resource=resource, sink=sink, metrics=metrics,
+        settings=ReflectorSettings(**settings) if settings else None,
+        backoff=Backoff(initial=1, maximum=8, jitter=0, rng=random.Random(1)), sleep=sleep,
+    )
+    return reflector, sink, sleeps, metrics
+
+
+def value(metrics: SelfMetrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_paged_list_then_watch_then_rewatch_from_bookmark() -> None:
+    client = FakeClient(lists=[PAGE_1, PAGE_2], watches=[NORMAL_WATCH, []])
+    reflector, sink, sleeps, metrics = make(client, page_size=2)
+    await run_until_exhausted(client, reflector)
+    assert sink.calls == [
+        ("replace", ["a", "b"]), ("synced", "virtualmachineinstances"),
+        ("upsert", "c"), ("upsert", "a"), ("delete", "b"),
+    ]
+    assert [q["continue"] for _, q in client.list_queries if "continue" in q] == ["token"]
+    # The second watch closes at once without events: re-opened from the bookmark after a short pause.
+    assert [q["resourceVersion"] for _, q in client.watch_queries] == ["5", "10", "10"]
+    assert client.watch_queries[0][1]["allowWatchBookmarks"] == "true"
+    assert sleeps == [1]
+    assert value(metrics, "kubevirt_vss_exporter_objects", resource="virtualmachineinstances") == 2
+
+
+async def test_expired_watch_relists_quietly_and_prunes() -> None:
+    client = FakeClient(lists=[LIST_AB, LIST_A], watches=[[EXPIRED_LINE]])
+    reflector, sink, sleeps, metrics = make(client)
+    await run_until_exhausted(client, reflector)
+    assert sink.calls == [
+        ("replace", ["a", "b"]), ("synced", "virtualmachineinstances"), ("replace", ["a"]),
+    ]
+    assert sleeps == []
+    assert value(metrics, "kubevirt_vss_exporter_relists_total", resource="virtualmachineinstances",
+                 reason="expired") == 1
+
+
+async def test_broken_stream_backs_off_and_relists() -> None:
+    client = FakeClient(
+        lists=[LIST_AB, errors.TransportError("connection refused"), LIST_A],
+        watches=[[event("ADDED", "c", "6"), ConnectionResetError("reset")]],
+    )
+    reflector, sink, sleeps, metrics = make(client)
+    await run_until_exhausted(client, reflector)
+    assert sink.calls == [
+        ("replace", ["a", "b"]), ("synced", "virtualmachineinstances"), ("upsert", "c"), ("replace", ["a"]),
+    ]
+    assert sleeps == [1, 2]  # two failures in a row: 1 s, then 2 s
+    assert value(metrics, "kubevirt_vss_exporter_watch_errors_total", resource="virtualmachineinstances",
+                 reason="transport") == 1
+    assert value(metrics, "kubevirt_vss_exporter_lists_total", resource="virtualmachineinstances",
+                 result="error") == 1
+
+
+async def test_stalled_stream_counts_inactivity() -> None:
+    client = FakeClient(lists=[LIST_AB, LIST_A], watches=[[STALL]])
+    reflector, sink, sleeps, metrics = make(client, inactivity_timeout=0.05)
+    await run_until_exhausted(client, reflector)
+    assert sink.calls[-1] == ("replace", ["a"])
+    assert value(metrics, "kubevirt_vss_exporter_watch_errors_total", resource="virtualmachineinstances",
+                 reason="inactivity") == 1
+
+
+async def test_error_event_other_than_410_relists_after_backoff() -> None:
+    line = b'{"type":"ERROR","object":{"kind":"Status","code":500,"message":"etcd"}}\n'
+    client = FakeClient(lists=[LIST_AB, LIST_A], watches=[[line]])
+    reflector, sink, sleeps, _ = make(client)
+    await run_until_exhausted(client, reflector)
+    assert sink.calls[-1] == ("replace", ["a"]) and sleeps == [1]
+
+
+async def test_garbage_line_relists() -> None:
+    client = FakeClient(lists=[LIST_AB, LIST_A], watches=[[b"\x00\xffnot json\n"]])
+    reflector, sink, sleeps, _ = make(client)
+    await run_until_exhausted(client, reflector)
+    assert sink.calls[-1] == ("replace", ["a"]) and sleeps == [1]
+
+
+async def test_expired_continue_token_restarts_the_list() -> None:
+    client = FakeClient(lists=[PAGE_1, errors.Gone("HTTP 410", status=410), PAGE_1, PAGE_2], watches=[])
+    reflector, sink, _, _ = make(client, page_size=2)
+    await run_until_exhausted(client, reflector)
+    assert sink.calls[0] == ("replace", ["a", "b"])
+
+
+async def test_snapshot_version_fallback() -> None:
+    client = FakeClient(
+        lists=[LIST_A], watches=[], served={"/apis/snapshot.kubevirt.io/v1beta1": False}
+    )
+    reflector, _, _, _ = make(client, resource=SNAPSHOTS)
+    await run_until_exhausted(client, reflector)
+    assert client.list_queries[0][0] == "/apis/snapshot.kubevirt.io/v1alpha1/virtualmachinesnapshots"
+
+
+async def test_optional_resource_not_served_does_not_block_readiness() -> None:
+    client = FakeClient(lists=[], watches=[], served={"/apis/backup.kubevirt.io": False})
+    reflector, sink, sleeps, _ = make(client, resource=BACKUPS)
+    task = asyncio.create_task(reflector.run())
+    while not sleeps:
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sink.calls[0] == ("synced", "virtualmachinebackups")
+    assert reflector.unavailable
+    assert sleeps and sleeps[0] == 300.0
+
+
+async def test_namespaces_are_watched_separately() -> None:
+    client = FakeClient(lists=[LIST_A, LIST_AB], watches=[])
+    sink = RecordingSink()
+    reflector = Reflector(client=client, resource=VMIS, sink=sink, metrics=SelfMetrics(), namespaces=["a", "b"])
+    task = asyncio.create_task(reflector.run())
+    for _ in range(50):
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    paths = sorted(path for path, _ in client.list_queries)
+    assert paths == [
+        "/apis/kubevirt.io/v1/namespaces/a/virtualmachineinstances",
+        "/apis/kubevirt.io/v1/namespaces/b/virtualmachineinstances",
+    ]

@@ -1,0 +1,69 @@
+"""The pre-rendered store: put, delete, empty families, and scrapes during a relist."""
+
+from __future__ import annotations
+
+from exporter.render.families import FAMILIES
+from exporter.render.store import MetricsStore
+from exporter.state.fleet import VMIS, Fleet
+from exporter.state.records import VmKey, VmState
+
+
+def state(name: str) -> VmState:
+    return VmState(key=VmKey("ns", name), phase="Running", agent_connected=True)
+
+
+def test_empty_store_prints_every_header_once() -> None:
+    body = MetricsStore().render(openmetrics=False).decode()
+    assert body.count("# TYPE ") == len(FAMILIES)
+    assert "{" not in body
+
+
+def test_put_replace_delete() -> None:
+    store = MetricsStore()
+    store.put(VmKey("ns", "a"), state("a"))
+    store.put(VmKey("ns", "b"), state("b"))
+    assert store.render(openmetrics=False).count(b'name="a"') == 2
+    store.put(VmKey("ns", "a"), VmState(key=VmKey("ns", "a"), phase="Stopped"))
+    body = store.render(openmetrics=False)
+    assert b'kubevirt_vss_agent_connected{namespace="ns",name="a"}' not in body
+    store.put(VmKey("ns", "a"), None)
+    assert b'name="a"' not in store.render(openmetrics=False)
+    assert len(store) == 1
+
+
+def test_render_is_cached_until_a_change() -> None:
+    store = MetricsStore()
+    store.put(VmKey("ns", "a"), state("a"))
+    first = store.render(openmetrics=False)
+    assert store.render(openmetrics=False) is first
+    store.put(VmKey("ns", "b"), state("b"))
+    assert store.render(openmetrics=False) is not first
+
+
+def vmi(name: str) -> dict:
+    return {
+        "metadata": {"namespace": "ns", "name": name, "uid": name},
+        "status": {"phase": "Running", "conditions": [{"type": "AgentConnected", "status": "True"}]},
+    }
+
+
+def test_scrape_during_relist_never_sees_a_partial_fleet() -> None:
+    """A reader between every state change of a relist sees each VM that exists before and after."""
+    store = MetricsStore()
+    survivors = [f"vm{i}" for i in range(50)]
+    seen_partial: list[int] = []
+
+    def on_state(key: VmKey, vm_state: VmState | None) -> None:
+        store.put(key, vm_state)
+        body = store.render(openmetrics=False)
+        missing = [n for n in survivors if f'name="{n}"'.encode() not in body]
+        if missing:
+            seen_partial.append(len(missing))
+
+    fleet = Fleet(on_state=on_state)
+    fleet.replace(VMIS, [vmi(n) for n in [*survivors, "doomed"]], now=1)
+    seen_partial.clear()
+    for _ in range(3):
+        fleet.replace(VMIS, [vmi(n) for n in reversed(survivors)], now=2)
+    assert seen_partial == []
+    assert b'name="doomed"' not in store.render(openmetrics=False)

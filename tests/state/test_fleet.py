@@ -1,0 +1,164 @@
+"""The fleet: per-VM facts from several resources, relist pruning, and VM lifetimes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from exporter.state.fleet import SNAPSHOTS, VMIS, VMS, Fleet
+from exporter.state.records import VmKey, VmState
+
+KEY = VmKey("default", "win2019")
+
+
+class Published:
+    def __init__(self) -> None:
+        self.states: dict[VmKey, VmState] = {}
+        self.problems: list[tuple[str, str]] = []
+
+    def on_state(self, key: VmKey, state: VmState | None) -> None:
+        if state is None:
+            self.states.pop(key, None)
+        else:
+            self.states[key] = state
+
+
+@pytest.fixture
+def published() -> Published:
+    return Published()
+
+
+@pytest.fixture
+def fleet(published: Published) -> Fleet:
+    return Fleet(on_state=published.on_state, on_problem=lambda r, p: published.problems.append((r, p)))
+
+
+def vm(name: str = "win2019", status: str = "Running", uid: str = "vm-uid") -> dict[str, Any]:
+    return {"metadata": {"namespace": "default", "name": name, "uid": uid}, "status": {"printableStatus": status}}
+
+
+def test_running_windows_vm(fleet: Fleet, published: Published, kubevirt_object) -> None:
+    fleet.upsert(VMS, vm(), now=100)
+    fleet.upsert(VMIS, kubevirt_object("vmi-windows-agentconnected"), now=100)
+    state = published.states[KEY]
+    assert state.phase == "Running"
+    assert state.agent_connected is True and state.agent_supported is True
+    assert state.fs_frozen is False and state.frozen_since is None
+    assert state.fsfreeze_available is None  # no guestosinfo yet
+    assert dict(state.checks) == {"agent_connected": True, "agent_supported": True, "not_stuck_frozen": True}
+
+
+def test_stopped_vm_has_no_agent_series(fleet: Fleet, published: Published, kubevirt_object) -> None:
+    fleet.upsert(VMS, vm(status="Stopped"), now=100)
+    fleet.upsert(SNAPSHOTS, kubevirt_object("vmsnapshot-succeeded-online-guestagent"), now=100)
+    state = published.states[KEY]
+    assert state.phase == "Stopped"
+    assert state.agent_connected is None and state.fs_frozen is None and state.checks == ()
+    assert state.last_snapshot is not None and state.snapshots == 1
+
+
+def test_vmi_without_vm_is_exported(fleet: Fleet, published: Published, kubevirt_object) -> None:
+    fleet.upsert(VMIS, kubevirt_object("vmi-windows-agentconnected"), now=100)
+    assert KEY in published.states
+
+
+def test_frozen_since_is_kept_until_thaw_and_dropped_on_new_uid(
+    fleet: Fleet, published: Published, kubevirt_object
+) -> None:
+    raw = kubevirt_object("vmi-windows-agentconnected")
+    raw["status"]["fsFreezeStatus"] = "frozen"
+    fleet.upsert(VMIS, raw, now=100)
+    fleet.upsert(VMIS, raw, now=200)
+    fleet.replace(VMIS, [raw], now=300)  # a relist keeps it
+    assert published.states[KEY].frozen_since == 100
+    fleet.tick(now=100 + 301)
+    assert dict(published.states[KEY].checks)["not_stuck_frozen"] is False
+    reborn = kubevirt_object("vmi-windows-agentconnected")
+    reborn["metadata"]["uid"] = "new-life"
+    reborn["status"]["fsFreezeStatus"] = "frozen"
+    fleet.upsert(VMIS, reborn, now=500)
+    assert published.states[KEY].frozen_since == 500
+    del reborn["status"]["fsFreezeStatus"]
+    fleet.upsert(VMIS, reborn, now=600)
+    assert published.states[KEY].frozen_since is None
+    assert published.states[KEY].fs_frozen is False
+
+
+def test_guest_info_applies_only_to_the_current_vmi_life(fleet: Fleet, published: Published, kubevirt_object) -> None:
+    raw = kubevirt_object("vmi-windows-agentconnected")
+    fleet.upsert(VMIS, raw, now=100)
+    fleet.apply_guest_info(KEY, "stale-uid", kubevirt_object("guestosinfo-windows"), now=101)
+    assert published.states[KEY].fsfreeze_available is None
+    fleet.apply_guest_info(KEY, raw["metadata"]["uid"], kubevirt_object("guestosinfo-windows"), now=102)
+    state = published.states[KEY]
+    assert state.fsfreeze_available is True
+    assert state.agent_version == "100.0.0"
+    assert len(state.volumes) == 2
+
+
+def test_fsfreeze_not_judged_while_frozen(fleet: Fleet, published: Published, kubevirt_object) -> None:
+    raw = kubevirt_object("vmi-windows-agentconnected")
+    raw["status"]["fsFreezeStatus"] = "frozen"
+    info = kubevirt_object("guestosinfo-windows")
+    info["fsFreezeStatus"] = "frozen"
+    for command in info["supportedCommands"]:
+        command.pop("enabled", None)
+    fleet.upsert(VMIS, raw, now=100)
+    fleet.apply_guest_info(KEY, raw["metadata"]["uid"], info, now=101)
+    assert published.states[KEY].fsfreeze_available is None
+
+
+def test_relist_prunes_objects_gone_while_disconnected(fleet: Fleet, published: Published, kubevirt_object) -> None:
+    first = kubevirt_object("vmi-windows-agentconnected")
+    second = kubevirt_object("vmi-windows-agentconnected")
+    second["metadata"].update(name="linux1", uid="other")
+    fleet.replace(VMIS, [first, second], now=1)
+    assert set(published.states) == {KEY, VmKey("default", "linux1")}
+    fleet.replace(VMIS, [second], now=2)
+    assert set(published.states) == {VmKey("default", "linux1")}
+
+
+def test_deleting_vm_and_vmi_removes_series_but_snapshots_do_not_keep_it(
+    fleet: Fleet, published: Published, kubevirt_object
+) -> None:
+    fleet.upsert(VMS, vm(), now=1)
+    fleet.upsert(SNAPSHOTS, kubevirt_object("vmsnapshot-succeeded-online-guestagent"), now=1)
+    fleet.delete(VMS, vm(), now=2)
+    assert KEY not in published.states
+    fleet.delete(SNAPSHOTS, kubevirt_object("vmsnapshot-succeeded-online-guestagent"), now=3)
+    assert fleet.record(KEY) is None
+
+
+def test_malformed_objects_are_counted_and_others_kept(fleet: Fleet, published: Published, kubevirt_object) -> None:
+    good = kubevirt_object("vmi-windows-agentconnected")
+    broken = {"metadata": {"namespace": "default", "name": "broken"}, "status": {"conditions": "yes"}}
+    nameless = {"metadata": {}, "status": {}}
+    fleet.replace(VMIS, [good, broken, nameless], now=1)
+    assert set(published.states) == {KEY, VmKey("default", "broken")}
+    assert published.states[VmKey("default", "broken")].agent_connected is None
+    assert (VMIS, "conditions_not_list") in published.problems
+    assert (VMIS, "missing_name") in published.problems
+
+
+def test_ownership_predicate_filters_vms(published: Published, kubevirt_object) -> None:
+    fleet = Fleet(on_state=published.on_state, owns=lambda key: key.name != "win2019")
+    fleet.upsert(VMIS, kubevirt_object("vmi-windows-agentconnected"), now=1)
+    assert published.states == {}
+
+
+def test_last_consistent_snapshot_skips_crash_consistent_ones(
+    fleet: Fleet, published: Published, kubevirt_object
+) -> None:
+    fleet.upsert(VMS, vm(), now=1)
+    good = kubevirt_object("vmsnapshot-succeeded-online-guestagent")
+    crash = kubevirt_object("vmsnapshot-succeeded-quiescetimeout-v1.8")
+    crash["metadata"]["creationTimestamp"] = "2026-09-01T00:00:00Z"
+    crash["status"]["creationTime"] = "2026-09-01T00:00:05Z"
+    fleet.upsert(SNAPSHOTS, good, now=1)
+    fleet.upsert(SNAPSHOTS, crash, now=1)
+    state = published.states[KEY]
+    assert state.last_snapshot is not None and state.last_snapshot.consistency == "crash"
+    assert state.last_consistent_snapshot_timestamp == datetime(2026, 8, 20, 2, 0, 9, tzinfo=UTC).timestamp()
+    assert state.snapshots == 2

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from exporter.state.records import VmKey
+from exporter.state.snapshots import last_finished, parse_snapshot
+
+
+def test_in_progress_fixture_keeps_the_error(kubevirt_object) -> None:
+    facts, problems = parse_snapshot(kubevirt_object("vmsnapshot-inprogress-freeze-error-windows-vss"))
+    assert problems == []
+    assert facts is not None
+    assert facts.key == VmKey("default", "win2019")
+    assert facts.phase == "InProgress"
+    assert facts.failure_deadline == 300.0
+    assert "failed to add" in (facts.error_message or "")
+    assert not facts.finished(facts.created_at + 60)
+    assert facts.finished(facts.created_at + 301)
+
+
+def test_last_finished_prefers_newest_finished(kubevirt_object) -> None:
+    older, _ = parse_snapshot(kubevirt_object("vmsnapshot-succeeded-quiescetimeout-v1.8"))
+    newer, _ = parse_snapshot(kubevirt_object("vmsnapshot-succeeded-online-guestagent"))
+    running, _ = parse_snapshot(kubevirt_object("vmsnapshot-inprogress-freeze-error-windows-vss"))
+    assert older and newer and running
+    assert last_finished([older, newer, running], now=running.created_at + 10) is newer
+    assert last_finished([older, newer, running], now=running.created_at + 400) is running
+    assert last_finished([], now=0) is None
+
+
+def test_snapshot_of_something_else_is_ignored(kubevirt_object) -> None:
+    raw = kubevirt_object("vmsnapshot-succeeded-online-guestagent")
+    raw["spec"]["source"]["kind"] = "VirtualMachinePool"
+    facts, problems = parse_snapshot(raw)
+    assert facts is None and problems == ["source_not_vm"]
+
+
+def test_malformed_snapshot_degrades(kubevirt_object) -> None:
+    raw = kubevirt_object("vmsnapshot-succeeded-online-guestagent")
+    raw["status"]["indications"] = ["GuestAgent", 7, "x" * 500, "Online"]
+    raw["status"]["creationTime"] = "yesterday"
+    raw["spec"]["failureDeadline"] = "soon"
+    facts, problems = parse_snapshot(raw)
+    assert facts is not None
+    assert facts.indications == ("GuestAgent", "Online")
+    assert facts.creation_time is None
+    assert facts.failure_deadline == 300.0
+    assert set(problems) == {"indication_malformed", "creationTime_not_time", "failureDeadline_malformed"}
+
+
+def test_zero_failure_deadline_never_expires(kubevirt_object) -> None:
+    raw = kubevirt_object("vmsnapshot-inprogress-freeze-error-windows-vss")
+    raw["spec"]["failureDeadline"] = "0s"
+    facts, _ = parse_snapshot(raw)
+    assert facts is not None and not facts.past_deadline(facts.created_at + 10**6)
