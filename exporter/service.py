@@ -48,9 +48,10 @@ class FleetSink:
         self.fleet.delete(resource, raw, self.clock())
 
     def synced(self, resource: str) -> None:
-        if resource not in self.readiness.synced:
-            self.log.info("initial_sync_done", resource=resource, pending=self.readiness.pending)
+        first = resource not in self.readiness.synced
         self.readiness.mark_synced(resource)
+        if first:
+            self.log.info("initial_sync_done", resource=resource, still_pending=self.readiness.pending)
         self.metrics.synced.labels(resource).set(1)
 
 

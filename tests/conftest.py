@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         function = getattr(item, "function", None)
         if function is not None and asyncio.iscoroutinefunction(function) and isinstance(item, pytest.Function):
             if "no_leaked_tasks" not in item.fixturenames:
-                item.fixturenames.append("no_leaked_tasks")
+                item.fixturenames.insert(0, "no_leaked_tasks")
 
 
 @pytest.fixture

@@ -1,0 +1,115 @@
+"""The real exporter with the real ``kubernetes.aio`` client over HTTP against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.kube.client import KubeClient
+from exporter.service import Exporter
+from exporter.settings import Address, Settings
+from exporter.simulator import Simulator, SimulatorConfig
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+@dataclass
+class Running:
+    simulator: Simulator
+    exporter: Exporter
+    url: str
+    session: aiohttp.ClientSession
+
+    async def scrape(self) -> Samples:
+        async with self.session.get(self.url + "/metrics") as response:
+            assert response.status == 200
+            body = await response.text()
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(body)
+            for s in family.samples
+        }
+
+    async def vm_names(self) -> list[str]:
+        samples = await self.scrape()
+        return sorted(dict(labels)["name"] for name, labels in samples if name == "kubevirt_vss_vm_info")
+
+    async def wait_for(self, predicate: Callable[[Samples], bool], *, timeout: float = 15.0) -> Samples:
+        deadline = time.monotonic() + timeout
+        while True:
+            samples = await self.scrape()
+            if predicate(samples):
+                return samples
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not met within timeout")
+            await asyncio.sleep(0.05)
+
+
+def value(samples: Samples, metric: str, **labels: str) -> float | None:
+    return samples.get((metric, tuple(sorted(labels.items()))))
+
+
+def vmi(name: str, *, namespace: str = "ns", uid: str | None = None, frozen: bool = False, agent: bool = True) -> dict:
+    status: dict = {"phase": "Running", "nodeName": "node01", "conditions": []}
+    if agent:
+        status["conditions"].append({"type": "AgentConnected", "status": "True", "lastProbeTime": None})
+    if frozen:
+        status["fsFreezeStatus"] = "frozen"
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachineInstance",
+        "metadata": {"namespace": namespace, "name": name, "uid": uid or f"uid-{name}"},
+        "spec": {},
+        "status": status,
+    }
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
+    """Start a story-less simulator and an exporter against it; objects may be seeded first."""
+    started: list[tuple[Simulator, asyncio.Event, asyncio.Task[None], KubeClient]] = []
+    session = aiohttp.ClientSession()
+
+    async def start(*, seed_objects: list[tuple[str, dict]] = (), **overrides: object) -> Running:
+        simulator = Simulator(SimulatorConfig(story=False, bookmark_interval=0.5))
+        await simulator.start()
+        for resource, raw in seed_objects:
+            simulator.store.upsert(resource, raw)
+        kubeconfig = tmp_path / "kubeconfig"
+        simulator.write_kubeconfig(kubeconfig)
+        settings = replace(
+            Settings(listen=Address("127.0.0.1", 0), guestosinfo_interval=0.2, tick_interval=0.2,
+                     inactivity_timeout=5.0, watch_timeout_seconds=30),
+            **overrides,
+        )
+        client = await KubeClient.connect(kubeconfig=str(kubeconfig))
+        exporter = Exporter(settings, client=client)
+        stop = asyncio.Event()
+        task = asyncio.create_task(exporter.run(stop))
+        started.append((simulator, stop, task, client))
+        for _ in range(200):
+            if "metrics" in exporter.bound_urls:
+                break
+            await asyncio.sleep(0.01)
+        running = Running(simulator, exporter, exporter.bound_urls["metrics"], session)
+        for _ in range(500):
+            async with session.get(running.url + "/readyz") as response:
+                if response.status == 200:
+                    return running
+            await asyncio.sleep(0.02)
+        raise AssertionError("exporter never became ready")
+
+    yield start
+    for simulator, stop, task, client in started:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        await client.close()
+        await simulator.stop()
+    await session.close()
