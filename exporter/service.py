@@ -19,6 +19,7 @@ from exporter.render.sharding import owner
 from exporter.render.store import MetricsStore
 from exporter.settings import Address, Settings
 from exporter.sources.guestosinfo import GuestInfoPoller
+from exporter.sources.launcher_logs import LauncherLogs
 from exporter.state.fleet import Fleet
 from exporter.state.vm import JudgeSettings
 from exporter.web.app import build_app
@@ -72,11 +73,24 @@ class Exporter:
             on_problem=self._count_problem,
             settings=JudgeSettings(stuck_frozen_after=settings.stuck_frozen_after),
             owns=owner(settings.shard, settings.total_shards),
+            freeze_episode_gap=settings.freeze_episode_gap,
         )
         self.sink = FleetSink(self.fleet, self.readiness, self.metrics, clock)
         self.endpoint = MetricsEndpoint(self.store, self.metrics)
-        self.resources = [resources.VMIS, resources.VMS, resources.SNAPSHOTS]
+        self.resources = [
+            resources.VMIS, resources.VMS, resources.SNAPSHOTS, resources.EVENTS, resources.BACKUPS,
+        ]
         self.readiness.expect(r.name for r in self.resources)
+        self.launcher_logs: LauncherLogs | None = None
+        if settings.follow_launcher_logs:
+            self.launcher_logs = LauncherLogs(
+                client=client,
+                vm_of_vmi_uid=self.fleet.vm_of_vmi_uid,
+                on_observation=lambda observation: self.fleet.apply_freeze_observation(observation, self.clock()),
+                metrics=self.metrics,
+                max_streams=settings.launcher_log_streams,
+                clock=clock,
+            )
         self.log = structlog.get_logger().bind(component="exporter")
         self.links: dict[str, str] = {"Kubernetes API": client.host}
         self.bound_urls: dict[str, str] = {}
@@ -89,7 +103,7 @@ class Exporter:
             watch_timeout_seconds=self.settings.watch_timeout_seconds,
             inactivity_timeout=self.settings.inactivity_timeout,
         )
-        return [
+        reflectors = [
             Reflector(
                 client=self.client,
                 resource=resource,
@@ -101,6 +115,19 @@ class Exporter:
             )
             for resource in self.resources
         ]
+        if self.launcher_logs is not None:
+            reflectors.append(
+                Reflector(
+                    client=self.client,
+                    resource=resources.LAUNCHER_PODS,
+                    sink=self.launcher_logs,
+                    metrics=self.metrics,
+                    namespaces=self.settings.namespaces,
+                    settings=reflector_settings,
+                    clock=self.clock,
+                )
+            )
+        return reflectors
 
     def poller(self) -> GuestInfoPoller:
         return GuestInfoPoller(
@@ -144,6 +171,8 @@ class Exporter:
                 tasks = [group.create_task(r.run(), name=f"reflector-{r.resource.name}") for r in self.reflectors()]
                 tasks.append(group.create_task(self.poller().run(), name="guestosinfo"))
                 tasks.append(group.create_task(self._ticker(), name="ticker"))
+                if self.launcher_logs is not None:
+                    tasks.append(group.create_task(self.launcher_logs.run(), name="launcher-logs"))
                 await stop.wait()
                 self.log.info("stopping")
                 for task in tasks:

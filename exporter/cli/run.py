@@ -97,7 +97,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if args.demo:
             kubeconfig = await stack.enter_async_context(_demo_cluster(args))
-            settings = _replace(settings, kubeconfig=kubeconfig, context=None)
+            # The demo turns on every optional source so that all of the exporter is at work.
+            settings = _replace(settings, kubeconfig=kubeconfig, context=None, follow_launcher_logs=True)
         client = await KubeClient.connect(kubeconfig=settings.kubeconfig, context=settings.context)
         stack.push_async_callback(client.close)
         exporter = Exporter(settings, client=client)

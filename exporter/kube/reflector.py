@@ -149,7 +149,7 @@ class Reflector:
         continue_token: str | None = None
         started = self._clock()
         while True:
-            query: dict[str, Any] = {"limit": self.settings.page_size}
+            query: dict[str, Any] = {"limit": self.settings.page_size, **self.resource.selectors()}
             if continue_token:
                 query["continue"] = continue_token
             try:
@@ -195,6 +195,7 @@ class Reflector:
                 "resourceVersion": resource_version,
                 "allowWatchBookmarks": "true",
                 "timeoutSeconds": self.settings.watch_timeout_seconds,
+                **self.resource.selectors(),
             }
             try:
                 async with self.client.stream_lines(path, query=query) as lines:

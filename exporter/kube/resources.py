@@ -14,6 +14,17 @@ class Resource:
     versions: tuple[str, ...]
     kind: str
     optional: bool = False
+    field_selector: str | None = None
+    label_selector: str | None = None
+
+    def selectors(self) -> dict[str, str]:
+        """Query parameters that narrow lists and watches to what we use."""
+        query = {}
+        if self.field_selector:
+            query["fieldSelector"] = self.field_selector
+        if self.label_selector:
+            query["labelSelector"] = self.label_selector
+        return query
 
     def path(self, version: str, namespace: str | None = None) -> str:
         base = f"/apis/{self.group}/{version}" if self.group else f"/api/{version}"
@@ -31,8 +42,11 @@ SNAPSHOTS = Resource(
 BACKUPS = Resource(
     "virtualmachinebackups", "backup.kubevirt.io", ("v1alpha1",), "VirtualMachineBackup", optional=True
 )
-EVENTS = Resource("events", "", ("v1",), "Event")
-PODS = Resource("pods", "", ("v1",), "Pod")
+# Only the Events that carry freeze failures; KubeVirt emits FreezeError on the VMI.
+EVENTS = Resource(
+    "events", "", ("v1",), "Event", field_selector="reason=FreezeError,involvedObject.kind=VirtualMachineInstance"
+)
+LAUNCHER_PODS = Resource("pods", "", ("v1",), "Pod", label_selector="kubevirt.io=virt-launcher")
 
 
 def guestosinfo_path(namespace: str, name: str) -> str:

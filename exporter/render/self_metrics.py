@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client import generate_latest as generate_text
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
@@ -21,6 +21,8 @@ class SelfMetrics:
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
 
     def __post_init__(self) -> None:
+        # ``*_created`` series double every counter for no use here; client_python toggles this per process.
+        disable_created_metrics()
         r = self.registry
         self.build_info = Gauge(PREFIX + "build_info", "Build information.", ["version", "python_version"], registry=r)
         self.build_info.labels(__version__, platform.python_version()).set(1)

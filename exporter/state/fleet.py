@@ -8,10 +8,18 @@ during a relist never sees a half-empty fleet.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
-from exporter.state.records import GuestInfo, VmKey, VmState
+from exporter.state.freeze_errors import (
+    FreezeErrorLedger,
+    FreezeObservation,
+    classify_cached,
+    from_backup,
+    from_event,
+    from_snapshot,
+)
+from exporter.state.records import GuestInfo, SnapshotFacts, VmKey, VmState
 from exporter.state.snapshots import parse_snapshot
 from exporter.state.vm import JudgeSettings, VmRecord, build_state
 from exporter.state.vmi import parse_guest_info, parse_vm, parse_vmi
@@ -19,17 +27,12 @@ from exporter.state.vmi import parse_guest_info, parse_vm, parse_vmi
 VMIS = "virtualmachineinstances"
 VMS = "virtualmachines"
 SNAPSHOTS = "virtualmachinesnapshots"
+EVENTS = "events"
+BACKUPS = "virtualmachinebackups"
 FSFREEZE_HISTORY = 16
 
 StateSink = Callable[[VmKey, VmState | None], None]
 ProblemSink = Callable[[str, str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Ownership:
-    """Which VMs this instance exports (sharding); the default owns every VM."""
-
-    accepts: Callable[[VmKey], bool] = lambda key: True
 
 
 class Fleet:
@@ -42,6 +45,7 @@ class Fleet:
         on_problem: ProblemSink | None = None,
         settings: JudgeSettings | None = None,
         owns: Callable[[VmKey], bool] | None = None,
+        freeze_episode_gap: float = 600.0,
     ) -> None:
         self._on_state = on_state
         self._on_problem = on_problem or (lambda resource, problem: None)
@@ -50,7 +54,8 @@ class Fleet:
         self._records: dict[VmKey, VmRecord] = {}
         # Which VM each object belongs to, per resource, so deletes and relist prunes find it.
         self._objects: dict[str, dict[tuple[str, str], VmKey]] = {VMIS: {}, VMS: {}, SNAPSHOTS: {}}
-        self.extra_evidence: Any = None
+        self.freeze_errors = FreezeErrorLedger(gap=freeze_episode_gap)
+        self._vmi_uids: dict[str, VmKey] = {}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -68,6 +73,9 @@ class Fleet:
             if record.vmi is not None and record.vmi.agent_connected
         ]
 
+    def vm_of_vmi_uid(self, uid: str) -> VmKey | None:
+        return self._vmi_uids.get(uid)
+
     def object_count(self, resource: str) -> int:
         return len(self._objects.get(resource, {}))
 
@@ -79,6 +87,8 @@ class Fleet:
             self._publish(key, now)
 
     def delete(self, resource: str, raw: Mapping[str, Any], now: float) -> None:
+        if resource in (EVENTS, BACKUPS):
+            return  # an expired Event or a deleted backup does not undo a failure that happened
         identity = _identity(raw)
         if identity is None:
             return
@@ -90,6 +100,11 @@ class Fleet:
 
     def replace(self, resource: str, items: Iterable[Mapping[str, Any]], now: float) -> None:
         """A full list: upsert every item, then prune objects of this resource that are gone."""
+        if resource in (EVENTS, BACKUPS):
+            touched_keys = {key for raw in items if (key := self._apply(resource, raw, now)) is not None}
+            for key in touched_keys:
+                self._publish(key, now)
+            return
         seen: set[tuple[str, str]] = set()
         touched: set[VmKey] = set()
         for raw in items:
@@ -119,8 +134,15 @@ class Fleet:
         self._set_guest(record, info)
         self._publish(key, now)
 
+    def apply_freeze_observation(self, observation: FreezeObservation, now: float) -> None:
+        """A failure seen outside the watched objects (launcher logs)."""
+        if self._owns(observation.key) and self.freeze_errors.add(observation):
+            self._publish(observation.key, now)
+
     def tick(self, now: float) -> None:
         """Re-judge VMs whose state depends on the clock (deadlines, stuck-frozen, report age)."""
+        self.freeze_errors.advance(now)
+        self.freeze_errors.prune(lambda key: key in self._records)
         for key, record in list(self._records.items()):
             in_progress = any(s.phase == "InProgress" for s in record.snapshots.values())
             if in_progress or record.frozen_since is not None or self._time_dependent(record):
@@ -138,7 +160,16 @@ class Fleet:
             return self._apply_vm(raw)
         if resource == SNAPSHOTS:
             return self._apply_snapshot(raw)
+        if resource == EVENTS:
+            return self._observe(from_event(raw))
+        if resource == BACKUPS:
+            return self._observe(from_backup(raw))
         return None
+
+    def _observe(self, observation: FreezeObservation | None) -> VmKey | None:
+        if observation is None or not self._owns(observation.key):
+            return None
+        return observation.key if self.freeze_errors.add(observation) else None
 
     def _report(self, resource: str, problems: list[str]) -> None:
         for problem in problems:
@@ -160,7 +191,11 @@ class Fleet:
                 record.frozen_since = now
         else:
             record.frozen_since = None
+        if previous is not None:
+            self._vmi_uids.pop(previous.uid, None)
         record.vmi = facts
+        if facts.uid:
+            self._vmi_uids[facts.uid] = facts.key
         self._objects[VMIS][(facts.key.namespace, facts.key.name)] = facts.key
         return facts.key
 
@@ -188,6 +223,9 @@ class Fleet:
         record = self._records.setdefault(facts.key, VmRecord(facts.key))
         record.snapshots[f"{identity[0]}/{identity[1]}"] = facts
         self._objects[SNAPSHOTS][identity] = facts.key
+        observation = from_snapshot(facts)
+        if observation is not None:
+            self.freeze_errors.add(observation)
         return facts.key
 
     def _forget(self, resource: str, key: VmKey, identity: tuple[str, str], raw: Mapping[str, Any] | None) -> None:
@@ -195,6 +233,8 @@ class Fleet:
         if record is None:
             return
         if resource == VMIS:
+            if record.vmi is not None:
+                self._vmi_uids.pop(record.vmi.uid, None)
             record.vmi = None
             record.guest = None
             record.frozen_since = None
@@ -221,7 +261,25 @@ class Fleet:
         self._on_state(key, state)
 
     def judge(self, record: VmRecord, now: float) -> VmState | None:
-        return build_state(record, now=now, settings=self._settings)
+        state = build_state(
+            record,
+            now=now,
+            settings=self._settings,
+            failure_reason=lambda text: classify_cached(text).reason,
+            thaw_timeout_seen=self._thaw_timeout_seen,
+        )
+        if state is None or not self.freeze_errors.has(record.key):
+            return state
+        counts, last_by_reason, detail = self.freeze_errors.summary(record.key, state.volumes)
+        return replace(
+            state,
+            freeze_error_counts=counts,
+            last_freeze_error_by_reason=last_by_reason,
+            last_freeze_error=detail,
+        )
+
+    def _thaw_timeout_seen(self, record: VmRecord, snapshot: SnapshotFacts) -> bool:
+        return self.freeze_errors.thaw_timeout_seen(record.key, snapshot)
 
 
 def _identity(raw: Any) -> tuple[str, str] | None:

@@ -74,12 +74,18 @@ def vmi(name: str, *, namespace: str = "ns", uid: str | None = None, frozen: boo
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
     """Start a story-less simulator and an exporter against it; objects may be seeded first."""
-    started: list[tuple[Simulator, asyncio.Event, asyncio.Task[None], KubeClient]] = []
+    started: list[tuple[asyncio.Event, asyncio.Task[None], KubeClient]] = []
+    simulators: list[Simulator] = []
     session = aiohttp.ClientSession()
 
-    async def start(*, seed_objects: list[tuple[str, dict]] = (), **overrides: object) -> Running:
-        simulator = Simulator(SimulatorConfig(story=False, bookmark_interval=0.5))
-        await simulator.start()
+    async def start(
+        *, seed_objects: list[tuple[str, dict]] = (), simulator: Simulator | None = None, **overrides: object
+    ) -> Running:
+        """A new exporter; against a new story-less simulator unless one is given (a restart)."""
+        if simulator is None:
+            simulator = Simulator(SimulatorConfig(story=False, bookmark_interval=0.5))
+            await simulator.start()
+            simulators.append(simulator)
         for resource, raw in seed_objects:
             simulator.store.upsert(resource, raw)
         kubeconfig = tmp_path / "kubeconfig"
@@ -93,7 +99,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Runni
         exporter = Exporter(settings, client=client)
         stop = asyncio.Event()
         task = asyncio.create_task(exporter.run(stop))
-        started.append((simulator, stop, task, client))
+        started.append((stop, task, client))
         for _ in range(200):
             if "metrics" in exporter.bound_urls:
                 break
@@ -106,10 +112,18 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Runni
             await asyncio.sleep(0.02)
         raise AssertionError("exporter never became ready")
 
+    async def stop_exporter(running: Running) -> None:
+        for stop, task, client in started:
+            if client is running.exporter.client and not task.done():
+                stop.set()
+                await asyncio.wait_for(task, timeout=10)
+
+    start.stop_exporter = stop_exporter  # type: ignore[attr-defined]
     yield start
-    for simulator, stop, task, client in started:
+    for stop, task, client in started:
         stop.set()
         await asyncio.wait_for(task, timeout=10)
         await client.close()
+    for simulator in simulators:
         await simulator.stop()
     await session.close()

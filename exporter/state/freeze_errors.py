@@ -1,0 +1,279 @@
+"""Freeze failures from every source → observations → episodes per VM.
+
+The snapshot controller retries a failed freeze every 5 s and rewrites ``status.error``; Events
+aggregate repeats into one object with a rising count; launcher logs print every attempt.
+Counting is therefore by *episode*: failures of one VM with the same reason that belong to the
+same snapshot, or come less than ``gap`` seconds apart, count once — whichever source they came
+through. Replayed observations (relists, reconnects) are recognised by identity and ignored.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.state import raw as r
+from exporter.state.classifier import Classification, classify
+from exporter.state.records import FreezeErrorDetail, GuestVolume, SnapshotFacts, VmKey
+
+MAX_TEXT = 64 * 1024
+SEEN_PER_VM = 512
+THAW_MATCH_SLACK = 120.0
+
+SNAPSHOT, EVENT, LAUNCHER_LOG, BACKUP = "snapshot", "event", "launcher_log", "backup"
+
+
+@dataclass(frozen=True, slots=True)
+class FreezeObservation:
+    """One sighting of a freeze or thaw failure."""
+
+    key: VmKey
+    at: float
+    text: str
+    source: str
+    identity: str
+    snapshot: str | None = None
+
+
+@functools.lru_cache(maxsize=2048)
+def classify_cached(text: str) -> Classification:
+    """Retries repeat the same text; classify each distinct text once."""
+    return classify(text)
+
+
+def from_snapshot(facts: SnapshotFacts) -> FreezeObservation | None:
+    """The error a VMSnapshot carries in ``status.error`` (freeze, or the thaw error of QuiesceTimeout)."""
+    if not facts.error_message:
+        return None
+    at = facts.error_time if facts.error_time is not None else facts.created_at
+    return FreezeObservation(
+        key=facts.key, at=at, text=facts.error_message[:MAX_TEXT], source=SNAPSHOT,
+        identity=f"snapshot/{facts.uid}/{at}", snapshot=facts.uid,
+    )
+
+
+def from_event(raw: Any) -> FreezeObservation | None:
+    """A Warning Event ``FreezeError`` on a VMI: ``Failed to freeze VMI: <err>``."""
+    problems = r.Problems()
+    if not isinstance(raw, Mapping) or raw.get("reason") != "FreezeError":
+        return None
+    involved = r.mapping(raw, "involvedObject", problems)
+    if r.string(involved, "kind", problems) != "VirtualMachineInstance":
+        return None
+    metadata = r.mapping(raw, "metadata", problems)
+    namespace = r.string(involved, "namespace", problems) or r.string(metadata, "namespace", problems)
+    name = r.string(involved, "name", problems)
+    message = r.string(raw, "message", problems, limit=MAX_TEXT)
+    if not namespace or not name or not message:
+        return None
+    at = (
+        r.timestamp(raw, "lastTimestamp", problems)
+        or r.timestamp(raw, "eventTime", problems)
+        or r.timestamp(raw, "firstTimestamp", problems)
+        or r.timestamp(metadata, "creationTimestamp", problems)
+    )
+    if at is None:
+        return None
+    uid = r.string(metadata, "uid", problems) or r.string(metadata, "name", problems)
+    return FreezeObservation(VmKey(namespace, name), at, message, EVENT, f"event/{uid}/{at}")
+
+
+def from_backup(raw: Any) -> FreezeObservation | None:
+    """A VirtualMachineBackup whose ``Quiesced`` condition is False because the freeze failed."""
+    problems = r.Problems()
+    identity = r.object_identity(raw, problems)
+    if identity is None:
+        return None
+    namespace, _, uid = identity
+    source = r.mapping(r.mapping(raw, "spec", problems), "source", problems)
+    vm = r.string(source, "name", problems)
+    if r.string(source, "kind", problems) not in ("", "VirtualMachine") or not vm:
+        return None
+    conditions = {
+        c.get("type"): c for c in r.sequence(r.mapping(raw, "status", problems), "conditions", problems)
+        if isinstance(c, Mapping)
+    }
+    quiesced = conditions.get("Quiesced")
+    if quiesced is None or quiesced.get("status") != "False" or quiesced.get("reason") != "QuiesceFailed":
+        return None
+    at = r.timestamp(quiesced, "lastTransitionTime", problems)
+    if at is None:
+        return None
+    complete = conditions.get("Complete") or {}
+    # The freeze error itself is only in the completion warning; the Quiesced message is generic.
+    text = r.string(complete, "message", problems, limit=MAX_TEXT) or r.string(quiesced, "message", problems)
+    text = text.removeprefix("Completed VirtualMachineBackup, warning: ")
+    return FreezeObservation(VmKey(namespace, vm), at, text, BACKUP, f"backup/{uid}")
+
+
+_LOG_MESSAGES = ("failed to freeze vmi", "failed to unfreeze vmi", "failed freezing guest filesystem")
+
+
+def from_log_line(line: str, key: VmKey, *, stream: str) -> FreezeObservation | None:
+    """A virt-launcher JSON log line reporting a failed freeze or thaw; other lines give ``None``."""
+    if len(line) > MAX_TEXT or '"msg"' not in line:
+        return None
+    try:
+        decoded = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(decoded, Mapping):
+        return None
+    message = decoded.get("msg")
+    reason = decoded.get("reason")
+    if not isinstance(message, str) or not message.lower().startswith(_LOG_MESSAGES):
+        return None
+    if not isinstance(reason, str) and "," not in message:
+        return None
+    at = r.timestamp(decoded, "timestamp", r.Problems())
+    if at is None:
+        return None
+    digest = hashlib.blake2b(line.encode("utf-8", "replace"), digest_size=8).hexdigest()
+    return FreezeObservation(key, at, line, LAUNCHER_LOG, f"log/{stream}/{at}/{digest}")
+
+
+@dataclass(slots=True)
+class _Episode:
+    reason: str
+    start: float
+    last: float
+    snapshots: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _VmLedger:
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    episodes: dict[str, _Episode] = field(default_factory=dict)
+    last_by_reason: dict[str, float] = field(default_factory=dict)
+    newest: tuple[FreezeObservation, Classification] | None = None
+    seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    thaw_timeouts: list[tuple[float, str | None]] = field(default_factory=list)
+
+
+class FreezeErrorLedger:
+    """Episodes and the newest error per VM. Pure: observation times are the only clock."""
+
+    def __init__(self, *, gap: float = 600.0, classifier: Callable[[str], Classification] = classify_cached) -> None:
+        self.gap = gap
+        self._classify = classifier
+        self._vms: dict[VmKey, _VmLedger] = {}
+        self._horizon: float | None = None
+
+    def add(self, observation: FreezeObservation) -> bool:
+        """Record one observation; ``True`` when the VM's numbers changed."""
+        ledger = self._vms.setdefault(observation.key, _VmLedger())
+        if observation.identity in ledger.seen:
+            return False
+        ledger.seen[observation.identity] = None
+        if len(ledger.seen) > SEEN_PER_VM:
+            ledger.seen.popitem(last=False)
+        classification = self._classify(observation.text)
+        reason = classification.reason
+        episode = ledger.episodes.get(reason)
+        if episode is not None and self._same_episode(episode, observation):
+            episode.start = min(episode.start, observation.at)
+            episode.last = max(episode.last, observation.at)
+        else:
+            episode = _Episode(reason, observation.at, observation.at)
+            ledger.episodes[reason] = episode
+            count_key = (reason, classification.cause)
+            ledger.counts[count_key] = ledger.counts.get(count_key, 0) + 1
+        if observation.snapshot:
+            episode.snapshots.add(observation.snapshot)
+        ledger.last_by_reason[reason] = max(ledger.last_by_reason.get(reason, 0.0), observation.at)
+        if ledger.newest is None or observation.at >= ledger.newest[0].at:
+            ledger.newest = (observation, classification)
+        if reason == "hold_writes_timeout" and len(ledger.thaw_timeouts) < 64:
+            ledger.thaw_timeouts.append((observation.at, observation.snapshot))
+        return True
+
+    def _same_episode(self, episode: _Episode, observation: FreezeObservation) -> bool:
+        if observation.snapshot and observation.snapshot in episode.snapshots:
+            return True
+        return episode.start - self.gap <= observation.at <= episode.last + self.gap
+
+    def forget(self, key: VmKey) -> None:
+        self._vms.pop(key, None)
+
+    def prune(self, keep: Callable[[VmKey], bool]) -> None:
+        """Drop VMs that do not exist once their newest failure is older than two episode gaps.
+
+        Observations may arrive before the VM itself (an Event listed before its VMI), so a VM
+        that is not known yet is kept for a while rather than dropped at once.
+        """
+        if self._horizon is None:
+            return
+        cutoff = self._horizon - 2 * self.gap
+        for key in [k for k, ledger in self._vms.items() if not keep(k) and _newest(ledger) < cutoff]:
+            del self._vms[key]
+
+    def advance(self, now: float) -> None:
+        """Tell the ledger the time, for pruning only."""
+        self._horizon = now
+
+    def has(self, key: VmKey) -> bool:
+        return key in self._vms
+
+    def thaw_timeout_seen(self, key: VmKey, snapshot: SnapshotFacts) -> bool:
+        """Whether a thaw failed on the 10 s VSS hold limit during this snapshot."""
+        ledger = self._vms.get(key)
+        if ledger is None:
+            return False
+        end = (snapshot.creation_time or snapshot.created_at) + THAW_MATCH_SLACK
+        return any(
+            uid == snapshot.uid or (uid is None and snapshot.created_at <= at <= end)
+            for at, uid in ledger.thaw_timeouts
+        )
+
+    def summary(
+        self, key: VmKey, volumes: Iterable[GuestVolume]
+    ) -> tuple[tuple[tuple[str, str, int], ...], tuple[tuple[str, float], ...], FreezeErrorDetail | None]:
+        """(counts by reason and cause, newest time per reason, details of the newest error)."""
+        ledger = self._vms.get(key)
+        if ledger is None:
+            return (), (), None
+        counts = tuple(sorted((reason, cause, n) for (reason, cause), n in ledger.counts.items()))
+        last = tuple(sorted(ledger.last_by_reason.items()))
+        detail = None
+        if ledger.newest is not None:
+            observation, c = ledger.newest
+            volume = c.volume or ""
+            detail = FreezeErrorDetail(
+                reason=c.reason,
+                cause=c.cause,
+                hresult=c.hresult or "",
+                hresult_name=c.hresult_name or "",
+                volume=volume,
+                mount_point=mount_point_of(volume, volumes),
+                source=observation.source,
+                timestamp=observation.at,
+            )
+        return counts, last, detail
+
+
+def _newest(ledger: _VmLedger) -> float:
+    return max(ledger.last_by_reason.values(), default=0.0)
+
+
+def _normalise_volume(name: str) -> str:
+    return name.strip().rstrip("\\").lower()
+
+
+def mount_point_of(volume: str, volumes: Iterable[GuestVolume]) -> str:
+    """Map a volume as qemu-ga named it (GUID path or drive) to the mount point guestosinfo reports."""
+    if not volume:
+        return ""
+    wanted = _normalise_volume(volume)
+    for candidate in volumes:
+        if _normalise_volume(candidate.disk_name) == wanted or _normalise_volume(candidate.mount_point) == wanted:
+            return candidate.mount_point
+    if len(wanted) == 2 and wanted[1] == ":":  # a drive letter names its own mount point
+        return volume.rstrip("\\") + "\\"
+    if volume.startswith("/"):
+        return volume
+    return ""

@@ -1,0 +1,178 @@
+"""Observations from each source, and episode counting across retries, sources and replays."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from exporter.state.freeze_errors import (
+    FreezeErrorLedger,
+    FreezeObservation,
+    from_backup,
+    from_event,
+    from_log_line,
+    from_snapshot,
+    mount_point_of,
+)
+from exporter.state.records import GuestVolume, VmKey
+from exporter.state.snapshots import parse_snapshot
+
+KEY = VmKey("default", "win2019")
+ADD_VOLUME = (
+    "Internal error occurred: unexpected return code 400 (400 Bad Request), message: server error. command Freeze "
+    "failed: \"LibvirtError(Code=1, Domain=10, Message='internal error: unable to execute QEMU agent command "
+    "'guest-fsfreeze-freeze': failed to add \\\\\\\\?\\\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\\\ to "
+    "snapshot set: ')\""
+)
+THAW_TIMEOUT = (
+    "server error. command Unfreeze failed: \"LibvirtError(Code=1, Domain=10, Message='internal error: unable to "
+    "execute QEMU agent command 'guest-fsfreeze-thaw': couldn't hold writes: fsfreeze is limited up to 10 seconds: ')\""
+)
+VOLUMES = (GuestVolume("\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\", "System Reserved", "NTFS", 0, 0),)
+
+
+def observation(at: float, *, source: str = "snapshot", snapshot: str | None = "snap-1", text: str = ADD_VOLUME,
+                identity: str | None = None) -> FreezeObservation:
+    return FreezeObservation(KEY, at, text, source, identity or f"{source}/{at}", snapshot)
+
+
+def test_retries_of_one_snapshot_are_one_episode() -> None:
+    ledger = FreezeErrorLedger(gap=600)
+    for attempt in range(60):  # every 5 s for the 5 minute deadline
+        ledger.add(observation(1000 + 5 * attempt))
+    counts, last, detail = ledger.summary(KEY, VOLUMES)
+    assert counts == (("add_volume_to_snapshot_set", "unknown", 1),)
+    assert last == (("add_volume_to_snapshot_set", 1295.0),)
+    assert detail is not None and detail.mount_point == "System Reserved" and detail.source == "snapshot"
+
+
+def test_the_same_failure_through_several_sources_counts_once() -> None:
+    ledger = FreezeErrorLedger(gap=600)
+    ledger.add(observation(1000, source="snapshot"))
+    ledger.add(observation(1001, source="event", snapshot=None, text="Failed to freeze VMI: " + ADD_VOLUME))
+    ledger.add(observation(1002, source="launcher_log", snapshot=None))
+    counts, _, detail = ledger.summary(KEY, ())
+    assert counts == (("add_volume_to_snapshot_set", "unknown", 1),)
+    assert detail is not None and detail.source == "launcher_log"
+
+
+def test_episodes_further_apart_than_the_gap_count_separately() -> None:
+    ledger = FreezeErrorLedger(gap=600)
+    ledger.add(observation(1000, snapshot="snap-1"))
+    ledger.add(observation(1000 + 3600, snapshot="snap-2"))
+    ledger.add(observation(1000 + 3605, snapshot="snap-2"))
+    assert ledger.summary(KEY, ())[0] == (("add_volume_to_snapshot_set", "unknown", 2),)
+
+
+def test_replayed_observations_are_ignored() -> None:
+    ledger = FreezeErrorLedger(gap=10)
+    assert ledger.add(observation(1000, identity="event/x/1000"))
+    assert not ledger.add(observation(1000, identity="event/x/1000"))
+    assert not ledger.add(observation(5000, identity="event/x/1000"))
+    assert ledger.summary(KEY, ())[0] == (("add_volume_to_snapshot_set", "unknown", 1),)
+
+
+def test_different_reasons_are_different_episodes() -> None:
+    ledger = FreezeErrorLedger(gap=600)
+    ledger.add(observation(1000))
+    ledger.add(observation(1001, text=THAW_TIMEOUT, snapshot="snap-1"))
+    counts, last, detail = ledger.summary(KEY, ())
+    assert [c[0] for c in counts] == ["add_volume_to_snapshot_set", "hold_writes_timeout"]
+    assert detail is not None and detail.reason == "hold_writes_timeout"
+
+
+def test_thaw_timeout_is_matched_to_its_snapshot(kubevirt_object) -> None:
+    facts, _ = parse_snapshot(kubevirt_object("vmsnapshot-succeeded-online-guestagent"))
+    assert facts is not None
+    ledger = FreezeErrorLedger(gap=600)
+    assert not ledger.thaw_timeout_seen(KEY, facts)
+    ledger.add(observation(facts.created_at + 12, text=THAW_TIMEOUT, snapshot=None, source="launcher_log"))
+    assert ledger.thaw_timeout_seen(KEY, facts)
+
+
+def test_from_snapshot_fixture(kubevirt_object) -> None:
+    facts, _ = parse_snapshot(kubevirt_object("vmsnapshot-inprogress-freeze-error-windows-vss"))
+    assert facts is not None
+    seen = from_snapshot(facts)
+    assert seen is not None and seen.snapshot == facts.uid and seen.at == facts.error_time
+    ledger = FreezeErrorLedger()
+    ledger.add(seen)
+    detail = ledger.summary(facts.key, ())[2]
+    assert detail is not None and detail.volume == "\\\\?\\Volume{2a1f8d64-0000-0000-0000-501f00000000}\\"
+
+
+def freeze_event(**overrides) -> dict:
+    raw = {
+        "metadata": {"namespace": "default", "name": "win2019.17f", "uid": "e1"},
+        "involvedObject": {"kind": "VirtualMachineInstance", "name": "win2019", "namespace": "default"},
+        "reason": "FreezeError", "type": "Warning", "count": 7,
+        "message": "Failed to freeze VMI: " + ADD_VOLUME,
+        "firstTimestamp": "2026-08-21T02:00:07Z", "lastTimestamp": "2026-08-21T02:00:37Z",
+    }
+    raw.update(overrides)
+    return raw
+
+
+def test_from_event() -> None:
+    seen = from_event(freeze_event())
+    assert seen is not None and seen.key == KEY and seen.source == "event"
+    assert from_event(freeze_event(reason="Started")) is None
+    assert from_event(freeze_event(involvedObject={"kind": "Pod", "name": "x"})) is None
+    assert from_event(freeze_event(lastTimestamp=None, firstTimestamp=None)) is None
+    assert from_event("garbage") is None
+
+
+def test_from_log_line() -> None:
+    line = json.dumps({
+        "component": "virt-launcher", "kind": "", "level": "error", "msg": "Failed to freeze vmi",
+        "name": "win2019", "namespace": "default", "pos": "server.go:1", "reason": ADD_VOLUME,
+        "timestamp": "2026-08-21T02:00:07.123456Z", "uid": "u",
+    }, sort_keys=True)
+    seen = from_log_line(line, KEY, stream="pod")
+    assert seen is not None and seen.source == "launcher_log"
+    assert from_log_line('{"msg":"Domain defined.","timestamp":"2026-08-21T02:00:07Z"}', KEY, stream="p") is None
+    assert from_log_line("\x00\xff not json", KEY, stream="p") is None
+    assert from_log_line("{" * 100_000, KEY, stream="p") is None
+
+
+def test_from_backup_with_quiesce_failed() -> None:
+    raw = {
+        "metadata": {"namespace": "default", "name": "b1", "uid": "b"},
+        "spec": {"source": {"kind": "VirtualMachine", "name": "win2019"}},
+        "status": {"conditions": [
+            {"type": "Quiesced", "status": "False", "reason": "QuiesceFailed",
+             "message": "Guest filesystem quiesce failed", "lastTransitionTime": "2026-08-21T02:00:07Z"},
+            {"type": "Complete", "status": "True", "reason": "CompletedWithWarning",
+             "message": "Completed VirtualMachineBackup, warning: " + ADD_VOLUME},
+        ]},
+    }
+    seen = from_backup(raw)
+    assert seen is not None and seen.text == ADD_VOLUME and seen.key == KEY
+    raw["status"]["conditions"][0]["reason"] = "QuiesceSkipped"
+    assert from_backup(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("volume", "expected"),
+    [
+        ("\\\\?\\Volume{2A1F8D64-0000-0000-0000-100000000000}\\", "System Reserved"),
+        ("\\\\?\\Volume{00000000-0000-0000-0000-000000000000}\\", ""),
+        ("D:", "D:\\"),
+        ("/.snapshots", "/.snapshots"),
+        ("", ""),
+    ],
+)
+def test_mount_point_of(volume: str, expected: str) -> None:
+    assert mount_point_of(volume, VOLUMES) == expected
+
+
+def test_prune_keeps_unknown_vms_for_a_while() -> None:
+    ledger = FreezeErrorLedger(gap=100)
+    ledger.add(observation(1000))
+    ledger.advance(1150)
+    ledger.prune(lambda key: False)
+    assert ledger.has(KEY)
+    ledger.advance(1300)
+    ledger.prune(lambda key: False)
+    assert not ledger.has(KEY)
