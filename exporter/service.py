@@ -21,8 +21,10 @@ from exporter.settings import Address, Settings
 from exporter.sources.guestosinfo import GuestInfoPoller
 from exporter.sources.launcher_logs import LauncherLogs
 from exporter.state.fleet import Fleet
+from exporter.state.guest_report import GuestCheckThresholds
 from exporter.state.vm import JudgeSettings
 from exporter.web.app import build_app
+from exporter.web.guest_reports import build_guest_report_app
 from exporter.web.health import Readiness
 from exporter.web.metrics import MetricsEndpoint
 
@@ -59,8 +61,16 @@ class FleetSink:
 class Exporter:
     """The running exporter. ``run`` returns when ``stop`` is set; every task is awaited first."""
 
-    def __init__(self, settings: Settings, *, client: KubeClient, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: KubeClient,
+        clock: Callable[[], float] = time.time,
+        guest_report_token: str | None = None,
+    ) -> None:
         self.settings = settings
+        self.guest_report_token = guest_report_token
         self.client = client
         self.clock = clock
         self.metrics = SelfMetrics()
@@ -71,7 +81,13 @@ class Exporter:
         self.fleet = Fleet(
             on_state=self.store.put,
             on_problem=self._count_problem,
-            settings=JudgeSettings(stuck_frozen_after=settings.stuck_frozen_after),
+            settings=JudgeSettings(
+                stuck_frozen_after=settings.stuck_frozen_after,
+                guest_report_max_age=settings.guest_report_max_age,
+                guest_thresholds=GuestCheckThresholds(
+                    min_free_bytes=settings.guest_min_free_bytes, min_free_ratio=settings.guest_min_free_ratio
+                ),
+            ),
             owns=owner(settings.shard, settings.total_shards),
             freeze_episode_gap=settings.freeze_episode_gap,
         )
@@ -156,9 +172,25 @@ class Exporter:
             self.bound_urls[name] = urls[0]
         return runner
 
-    async def run(self, stop: asyncio.Event) -> None:
+    def guest_report_app(self) -> web.Application:
+        if not self.guest_report_token:
+            raise ValueError("a guest report listener needs a token")
+        return build_guest_report_app(
+            token=self.guest_report_token,
+            resolve_source=self.fleet.resolve_source,
+            accept=lambda key, report: self.fleet.apply_guest_report(key, report, self.clock()),
+            results=self.metrics.guest_reports,
+            clock=self.clock,
+        )
+
+    async def run(self, stop: asyncio.Event, *, extra_tasks: Sequence[Callable[[], Any]] = ()) -> None:
+        """Serve until ``stop`` is set. ``extra_tasks`` are coroutine factories started once listening."""
         app = build_app(endpoint=self.endpoint, readiness=self.readiness, links=self.links)
         runners = [await self._serve(app, self.settings.listen, "metrics")]
+        if self.settings.guest_report_listen is not None:
+            report_app = self.guest_report_app()
+            runners.append(await self._serve(report_app, self.settings.guest_report_listen, "guest_reports"))
+            self.links["Guest reports"] = self.bound_urls.get("guest_reports", "") + "/api/v1/guest-reports"
         self.log.info(
             "starting",
             kubernetes_api=self.client.host,
@@ -173,6 +205,7 @@ class Exporter:
                 tasks.append(group.create_task(self._ticker(), name="ticker"))
                 if self.launcher_logs is not None:
                     tasks.append(group.create_task(self.launcher_logs.run(), name="launcher-logs"))
+                tasks.extend(group.create_task(factory(), name="extra") for factory in extra_tasks)
                 await stop.wait()
                 self.log.info("stopping")
                 for task in tasks:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import secrets
 import signal
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -16,7 +18,7 @@ from exporter import logs
 from exporter.kube.client import KubeClient
 from exporter.kube.errors import KubeError
 from exporter.service import Exporter
-from exporter.settings import Settings, SettingsError, from_args
+from exporter.settings import Address, Settings, SettingsError, from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     demo.add_argument("--demo", action="store_true", help="run against a simulated KubeVirt API on loopback")
     demo.add_argument("--demo-vms", type=int, default=None, metavar="N", help="simulated fleet size")
     demo.add_argument("--demo-seed", type=int, default=1, metavar="S")
+    demo.add_argument("--demo-report-interval", type=float, default=60.0, metavar="SECONDS",
+                      help="how often simulated guests send VSS reports")
     demo.add_argument("--demo-time-speed", type=float, default=1.0, metavar="F", help="simulated seconds per second")
 
 
@@ -64,6 +68,10 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(_run(settings, args))
+    except SettingsError as error:
+        for name, problem in error.problems.items():
+            log.error("invalid_setting", setting=name, problem=problem)
+        return 2
     except KubeError as error:
         log.error("kubernetes_unavailable", error=str(error))
         return 1
@@ -73,8 +81,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _demo_cluster(args: argparse.Namespace) -> AsyncIterator[str]:
-    """Start the simulated KubeVirt API and yield the path of a kubeconfig for it."""
+async def _demo_cluster(args: argparse.Namespace) -> AsyncIterator[tuple[Any, str]]:
+    """Start the simulated KubeVirt API; yield it and the path of a kubeconfig for it."""
     from exporter.simulator import Simulator, SimulatorConfig
 
     config = SimulatorConfig(vms=args.demo_vms, seed=args.demo_seed, time_speed=args.demo_time_speed)
@@ -86,7 +94,16 @@ async def _demo_cluster(args: argparse.Namespace) -> AsyncIterator[str]:
                 "simulated_kubevirt_api", url=simulator.url, kubeconfig=kubeconfig,
                 note="SIMULATION: objects are generated, not read from a cluster",
             )
-            yield kubeconfig
+            yield simulator, kubeconfig
+
+
+def _read_token(path: str | None) -> str | None:
+    if path is None:
+        return None
+    token = Path(path).read_text(encoding="utf-8").strip()
+    if not token:
+        raise SettingsError({"guest_report_token_file": "the file is empty"})
+    return token
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> None:
@@ -94,15 +111,39 @@ async def _run(settings: Settings, args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    token = _read_token(settings.guest_report_token_file)
+    extra_tasks: list[Callable[[], Awaitable[None]]] = []
     async with contextlib.AsyncExitStack() as stack:
+        simulator = None
         if args.demo:
-            kubeconfig = await stack.enter_async_context(_demo_cluster(args))
+            simulator, kubeconfig = await stack.enter_async_context(_demo_cluster(args))
             # The demo turns on every optional source so that all of the exporter is at work.
-            settings = _replace(settings, kubeconfig=kubeconfig, context=None, follow_launcher_logs=True)
+            settings = _replace(
+                settings,
+                kubeconfig=kubeconfig,
+                context=None,
+                follow_launcher_logs=True,
+                guest_report_listen=settings.guest_report_listen or Address("127.0.0.1", 0),
+            )
+            token = token or secrets.token_hex(32)
         client = await KubeClient.connect(kubeconfig=settings.kubeconfig, context=settings.context)
         stack.push_async_callback(client.close)
-        exporter = Exporter(settings, client=client)
-        await exporter.run(stop)
+        exporter = Exporter(settings, client=client, guest_report_token=token)
+        if simulator is not None:
+            extra_tasks.append(lambda: _simulated_guests(simulator, exporter, token or "", args.demo_report_interval))
+        await exporter.run(stop, extra_tasks=extra_tasks)
+
+
+async def _simulated_guests(simulator: Any, exporter: Exporter, token: str, interval: float) -> None:
+    """The simulated Windows guests send their VSS reports to the exporter from their own addresses."""
+    from exporter.simulator.guest_reporter import run_guest_reporters
+
+    while not exporter.readiness.ready:  # reports are attributed through VMIs, so wait for the first list
+        await asyncio.sleep(0.2)
+    url = exporter.bound_urls["guest_reports"] + "/api/v1/guest-reports"
+    guests = simulator.guest_targets()
+    structlog.get_logger().bind(component="demo").info("simulated_guest_reports", url=url, guests=len(guests))
+    await run_guest_reporters(guests, url=url, token=token, interval=interval, clock=simulator.now)
 
 
 def _replace(settings: Settings, **changes: object) -> Settings:

@@ -19,6 +19,7 @@ from exporter.state.freeze_errors import (
     from_event,
     from_snapshot,
 )
+from exporter.state.guest_report import GuestReport
 from exporter.state.records import GuestInfo, SnapshotFacts, VmKey, VmState
 from exporter.state.snapshots import parse_snapshot
 from exporter.state.vm import JudgeSettings, VmRecord, build_state
@@ -30,6 +31,7 @@ SNAPSHOTS = "virtualmachinesnapshots"
 EVENTS = "events"
 BACKUPS = "virtualmachinebackups"
 FSFREEZE_HISTORY = 16
+GUEST_REPORT_HISTORY = 12
 
 StateSink = Callable[[VmKey, VmState | None], None]
 ProblemSink = Callable[[str, str], None]
@@ -56,6 +58,7 @@ class Fleet:
         self._objects: dict[str, dict[tuple[str, str], VmKey]] = {VMIS: {}, VMS: {}, SNAPSHOTS: {}}
         self.freeze_errors = FreezeErrorLedger(gap=freeze_episode_gap)
         self._vmi_uids: dict[str, VmKey] = {}
+        self._addresses: dict[str, VmKey] = {}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -139,6 +142,25 @@ class Fleet:
         if self._owns(observation.key) and self.freeze_errors.add(observation):
             self._publish(observation.key, now)
 
+    def resolve_source(self, address: str) -> VmKey | None:
+        """The VM whose running VMI reports this interface address (guest report attribution)."""
+        key = self._addresses.get(address)
+        if key is None:
+            return None
+        record = self._records.get(key)
+        if record is None or record.vmi is None or not record.vmi.running or address not in record.vmi.ip_addresses:
+            return None
+        return key
+
+    def apply_guest_report(self, key: VmKey, report: GuestReport, now: float) -> None:
+        record = self._records.get(key)
+        if record is None or record.vmi is None:
+            return
+        record.guest_reports.append(report)
+        record.guest_reports.sort(key=lambda r: r.received_at)
+        del record.guest_reports[:-GUEST_REPORT_HISTORY]
+        self._publish(key, now)
+
     def tick(self, now: float) -> None:
         """Re-judge VMs whose state depends on the clock (deadlines, stuck-frozen, report age)."""
         self.freeze_errors.advance(now)
@@ -149,7 +171,7 @@ class Fleet:
                 self._publish(key, now)
 
     def _time_dependent(self, record: VmRecord) -> bool:
-        return False
+        return bool(record.guest_reports)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -186,6 +208,7 @@ class Fleet:
             # A new life of the same VM: what belonged to the old VMI goes.
             record.frozen_since = None
             record.guest = None
+            record.guest_reports.clear()
         if facts.fs_frozen and facts.running:
             if record.frozen_since is None:
                 record.frozen_since = now
@@ -196,6 +219,12 @@ class Fleet:
         record.vmi = facts
         if facts.uid:
             self._vmi_uids[facts.uid] = facts.key
+        if previous is not None:
+            for address in previous.ip_addresses:
+                if self._addresses.get(address) == facts.key:
+                    del self._addresses[address]
+        for address in facts.ip_addresses:
+            self._addresses[address] = facts.key
         self._objects[VMIS][(facts.key.namespace, facts.key.name)] = facts.key
         return facts.key
 
@@ -235,6 +264,10 @@ class Fleet:
         if resource == VMIS:
             if record.vmi is not None:
                 self._vmi_uids.pop(record.vmi.uid, None)
+                for address in record.vmi.ip_addresses:
+                    if self._addresses.get(address) == key:
+                        del self._addresses[address]
+            record.guest_reports.clear()
             record.vmi = None
             record.guest = None
             record.frozen_since = None

@@ -23,6 +23,7 @@ from exporter.state.records import FreezeErrorDetail, GuestVolume, SnapshotFacts
 
 MAX_TEXT = 64 * 1024
 SEEN_PER_VM = 512
+EPISODES_PER_REASON = 16
 THAW_MATCH_SLACK = 120.0
 
 SNAPSHOT, EVENT, LAUNCHER_LOG, BACKUP = "snapshot", "event", "launcher_log", "backup"
@@ -148,7 +149,7 @@ class _Episode:
 @dataclass(slots=True)
 class _VmLedger:
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
-    episodes: dict[str, _Episode] = field(default_factory=dict)
+    episodes: dict[str, list[_Episode]] = field(default_factory=dict)
     last_by_reason: dict[str, float] = field(default_factory=dict)
     newest: tuple[FreezeObservation, Classification] | None = None
     seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
@@ -174,13 +175,18 @@ class FreezeErrorLedger:
             ledger.seen.popitem(last=False)
         classification = self._classify(observation.text)
         reason = classification.reason
-        episode = ledger.episodes.get(reason)
-        if episode is not None and self._same_episode(episode, observation):
+        # Sources arrive in any order (after a restart, Events may be listed after snapshots), so an
+        # observation joins any recent episode it belongs to, not only the newest one.
+        recent = ledger.episodes.setdefault(reason, [])
+        episode = next((e for e in recent if self._same_episode(e, observation)), None)
+        if episode is not None:
             episode.start = min(episode.start, observation.at)
             episode.last = max(episode.last, observation.at)
         else:
             episode = _Episode(reason, observation.at, observation.at)
-            ledger.episodes[reason] = episode
+            recent.append(episode)
+            recent.sort(key=lambda e: e.last)
+            del recent[:-EPISODES_PER_REASON]
             count_key = (reason, classification.cause)
             ledger.counts[count_key] = ledger.counts.get(count_key, 0) + 1
         if observation.snapshot:

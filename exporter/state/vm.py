@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 
 from exporter.state import checks as checklist
 from exporter.state.consistency import FILESYSTEM, GuestEvidence, judge
+from exporter.state.guest_report import GuestCheckThresholds, GuestReport, judge_guest_checks, vss_could_not_run
 from exporter.state.records import (
+    FailedWriter,
     GuestInfo,
+    GuestVolumeSpace,
     SnapshotFacts,
     SnapshotJudgement,
     VmFacts,
@@ -31,6 +34,8 @@ class VmRecord:
     snapshots: dict[str, SnapshotFacts] = field(default_factory=dict)
     # Evidence that outlives a single object: (observed_at, freeze available?) transitions.
     fsfreeze_history: list[tuple[float, bool]] = field(default_factory=list)
+    # The last few guest reports, oldest first, so a snapshot is judged by the report current at its time.
+    guest_reports: list[GuestReport] = field(default_factory=list)
 
     @property
     def exists(self) -> bool:
@@ -40,6 +45,31 @@ class VmRecord:
 @dataclass(frozen=True, slots=True)
 class JudgeSettings:
     stuck_frozen_after: float = 300.0
+    guest_report_max_age: float = 1800.0
+    guest_thresholds: GuestCheckThresholds = field(default_factory=GuestCheckThresholds)
+
+
+MAX_FAILED_WRITERS = 32
+MAX_LABEL = 128
+
+
+def current_report(record: VmRecord, now: float, max_age: float) -> GuestReport | None:
+    """The newest guest report that is not older than ``max_age``."""
+    for report in reversed(record.guest_reports):
+        if now - report.received_at <= max_age:
+            return report
+        break
+    return None
+
+
+def _evidence(record: VmRecord, moment: float, max_age: float) -> GuestEvidence | None:
+    """What the guest report current at ``moment`` says: the newest one received before it, if fresh then."""
+    for report in reversed(record.guest_reports):
+        if report.received_at <= moment:
+            if moment - report.received_at > max_age:
+                return None
+            return GuestEvidence(writers_failed=report.writers_failed, vss_blocker=vss_could_not_run(report))
+    return None
 
 
 EvidenceLookup = Callable[[VmRecord, float], GuestEvidence | None]
@@ -67,6 +97,12 @@ def build_state(
     """Judge one VM; ``None`` when neither a VirtualMachine nor a VMI exists for it."""
     if not record.exists:
         return None
+    if evidence_at is None:
+        max_age = settings.guest_report_max_age
+
+        def evidence_at(r: VmRecord, moment: float) -> GuestEvidence | None:
+            return _evidence(r, moment, max_age)
+
     vmi = record.vmi
     guest = record.guest if vmi is not None and record.guest is not None and record.guest.vmi_uid == vmi.uid else None
     running = vmi is not None and vmi.running
@@ -94,6 +130,9 @@ def build_state(
         now=now,
         stuck_after=settings.stuck_frozen_after,
     )
+    report = current_report(record, now, settings.guest_report_max_age) if vmi is not None else None
+    if report is not None:
+        checks.update(judge_guest_checks(report, settings.guest_thresholds))
     return VmState(
         key=record.key,
         node=vmi.node if vmi is not None else "",
@@ -112,6 +151,22 @@ def build_state(
         oldest_snapshot_timestamp=min(created) if created else None,
         last_snapshot=judgement,
         last_consistent_snapshot_timestamp=last_consistent,
+        writers_total=report.writers_total if report is not None else None,
+        writers_failed=report.writers_failed if report is not None else None,
+        failed_writers=tuple(
+            FailedWriter(w.name[:MAX_LABEL], w.state, (w.last_error or "")[:MAX_LABEL])
+            for w in report.failed_writers[:MAX_FAILED_WRITERS]
+        )
+        if report is not None
+        else (),
+        guest_volumes=tuple(
+            GuestVolumeSpace(v.path[:MAX_LABEL], (v.drive_letter or "")[:MAX_LABEL], v.free_bytes, v.total_bytes)
+            for v in report.volumes
+            if v.free_bytes is not None and v.total_bytes
+        )
+        if report is not None
+        else (),
+        guest_report_timestamp=report.received_at if report is not None else None,
     )
 
 

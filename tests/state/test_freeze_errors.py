@@ -176,3 +176,12 @@ def test_prune_keeps_unknown_vms_for_a_while() -> None:
     ledger.advance(1300)
     ledger.prune(lambda key: False)
     assert not ledger.has(KEY)
+
+
+def test_late_older_observation_joins_its_own_episode() -> None:
+    """After a restart an Event may be listed after newer snapshots; it must not count again."""
+    ledger = FreezeErrorLedger(gap=600)
+    ledger.add(observation(1295, snapshot="snap-1"))
+    ledger.add(observation(4805, snapshot="snap-2"))
+    ledger.add(observation(1030, source="event", snapshot=None))
+    assert ledger.summary(KEY, ())[0] == (("add_volume_to_snapshot_set", "unknown", 2),)

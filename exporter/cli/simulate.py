@@ -1,0 +1,168 @@
+"""``simulate``: serve the simulated KubeVirt API alone, on loopback, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from exporter.simulator import Simulator, SimulatorConfig
+from exporter.simulator.versions import KubeVirtVersion
+
+LARGE_FLEET = 5000
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"want HOST:PORT, got {text!r}")
+    return (host.strip("[]") or "127.0.0.1"), int(port)
+
+
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text}")
+        return value
+
+    return parse
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text}")
+    return value
+
+
+def _version(text: str) -> str:
+    try:
+        KubeVirtVersion.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", type=_listen, default=("127.0.0.1", 0), metavar="HOST:PORT",
+                        help="address to serve on (default 127.0.0.1:0, a free port)")
+    parser.add_argument("--vms", type=_count, default=None, metavar="N",
+                        help="fleet size; the scenarios repeat round-robin (default: one VM per scenario)")
+    parser.add_argument("--seed", type=int, default=1, help="seed for the fleet and the token (default 1)")
+    parser.add_argument("--write-kubeconfig", type=Path, metavar="PATH", help="write a kubeconfig for the server")
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a self-signed CA put in the kubeconfig")
+    parser.add_argument("--kubevirt-version", type=_version, default="1.8.0", metavar="X.Y.Z",
+                        help="KubeVirt release whose behaviour to simulate (default 1.8.0)")
+    parser.add_argument("--time-speed", type=_positive(float), default=1.0, metavar="F",
+                        help="simulated seconds per real second (default 1.0)")
+    parser.add_argument("--no-story", dest="story", action="store_false",
+                        help="serve an empty cluster: no fleet and no snapshot schedule")
+    parser.add_argument("--snapshot-interval", type=_positive(float), default=180.0, metavar="SECONDS",
+                        help="simulated seconds between snapshots of one VM (default 180)")
+    faults = parser.add_argument_group("fault injection")
+    faults.add_argument("--guestosinfo-delay", type=float, default=0.0, metavar="SECONDS",
+                        help="delay every guest-agent subresource answer")
+    faults.add_argument("--guestosinfo-fail-rate", type=_rate, default=0.0, metavar="RATE",
+                        help="fraction of guest-agent subresource requests answered 500")
+    faults.add_argument("--expire-watches-every", type=_positive(float), metavar="SECONDS",
+                        help="every so many real seconds, end all watches with 410 Expired and compact history")
+    faults.add_argument("--drop-streams-every", type=_positive(float), metavar="SECONDS",
+                        help="every so many real seconds, abort every watch and log stream connection")
+    faults.add_argument("--malformed", type=_count, default=0, metavar="N", help="add N VMIs with malformed bodies")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """What ``serve`` does besides running the simulator."""
+
+    kubeconfig: Path | None = None
+    guestosinfo_delay: float = 0.0
+    guestosinfo_fail_rate: float = 0.0
+    expire_watches_every: float | None = None
+    drop_streams_every: float | None = None
+    malformed: int = 0
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, ServeOptions]:
+    host, port = args.listen
+    config = SimulatorConfig(
+        vms=args.vms, seed=args.seed, host=host, port=port, tls=args.tls, kubevirt_version=args.kubevirt_version,
+        time_speed=args.time_speed, story=args.story, snapshot_interval=args.snapshot_interval,
+    )
+    options = ServeOptions(
+        kubeconfig=args.write_kubeconfig, guestosinfo_delay=args.guestosinfo_delay,
+        guestosinfo_fail_rate=args.guestosinfo_fail_rate, expire_watches_every=args.expire_watches_every,
+        drop_streams_every=args.drop_streams_every, malformed=args.malformed,
+    )
+    return config, options
+
+
+async def _every(seconds: float, action: Callable[[], None]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        action()
+
+
+async def serve(config: SimulatorConfig, options: ServeOptions, *, stop: asyncio.Event | None = None) -> int:
+    """Run the simulator until ``stop`` is set (by default, until SIGINT or SIGTERM); return 0."""
+    log = structlog.get_logger().bind(component="simulator")
+    loop = asyncio.get_running_loop()
+    signals: list[signal.Signals] = []
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+            signals.append(sig)
+    sim = Simulator(config)
+    sim.faults.guestosinfo_delay = options.guestosinfo_delay
+    sim.faults.guestosinfo_fail_rate = options.guestosinfo_fail_rate
+    if options.malformed:
+        sim.faults.malformed_objects(options.malformed)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await sim.start()
+        if options.kubeconfig is not None:
+            sim.write_kubeconfig(options.kubeconfig)
+            log.info("kubeconfig_written", path=str(options.kubeconfig), context="kubevirt-vss-simulator",
+                     kubectl_needs_tls=not config.tls)
+        if options.expire_watches_every:
+            tasks.append(asyncio.create_task(_every(options.expire_watches_every, sim.faults.expire_watches),
+                                             name="simulate-expire-watches"))
+        if options.drop_streams_every:
+            tasks.append(asyncio.create_task(_every(options.drop_streams_every, sim.faults.drop_streams),
+                                             name="simulate-drop-streams"))
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        await sim.stop()
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    config, options = config_from_args(args)
+    if config.vms is not None and config.vms >= LARGE_FLEET:
+        # A dedicated process with hundreds of thousands of long-lived dicts: young-generation passes that
+        # find nothing would otherwise cost more than the simulation itself.
+        gc.set_threshold(100_000, 20, 20)
+    return asyncio.run(serve(config, options))

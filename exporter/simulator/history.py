@@ -1,0 +1,468 @@
+"""In-memory object store with one global resourceVersion, bounded watch history and fan-out.
+
+Every write takes the next integer resourceVersion (one counter for all resources, as etcd has), is
+kept in a bounded per-resource history so that a watch can resume from an older version, and is
+offered to every open watcher of that resource. Once history is forgotten, resuming from before it
+is answered with 410 Expired. Each object's JSON is encoded once per version and reused by every
+list and watch that serves it. Guest-agent info and launcher logs live here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import enum
+import json
+import random
+import uuid
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.simulator.clock import rfc3339
+
+Key = tuple[str, str]
+Predicate = Callable[[dict[str, Any]], bool]
+GuestInfoSource = Callable[[str, str], dict[str, Any] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceType:
+    """A served resource: plural name, stored apiVersion and kind, and whether it is namespaced."""
+
+    plural: str
+    api_version: str
+    kind: str
+    namespaced: bool = True
+
+
+RESOURCE_TYPES: dict[str, ResourceType] = {
+    t.plural: t
+    for t in (
+        ResourceType("virtualmachineinstances", "kubevirt.io/v1", "VirtualMachineInstance"),
+        ResourceType("virtualmachines", "kubevirt.io/v1", "VirtualMachine"),
+        ResourceType("virtualmachinesnapshots", "snapshot.kubevirt.io/v1beta1", "VirtualMachineSnapshot"),
+        ResourceType("virtualmachinebackups", "backup.kubevirt.io/v1alpha1", "VirtualMachineBackup"),
+        ResourceType("events", "v1", "Event"),
+        ResourceType("pods", "v1", "Pod"),
+        ResourceType("namespaces", "v1", "Namespace", namespaced=False),
+    )
+}
+
+
+class Expired(Exception):
+    """The requested resourceVersion is older than the history still kept."""
+
+    def __init__(self, requested: int, oldest: int) -> None:
+        super().__init__(f"too old resource version: {requested} ({oldest})")
+        self.requested = requested
+        self.oldest = oldest
+
+
+def encode(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class Entry:
+    """One stored version of an object and its JSON, encoded on first use."""
+
+    __slots__ = ("_alternate", "_json", "obj")
+
+    def __init__(self, obj: dict[str, Any]) -> None:
+        self.obj = obj
+        self._json: bytes | None = None
+        self._alternate: tuple[str, bytes] | None = None
+
+    def json(self, api_version: str | None = None) -> bytes:
+        """The object's JSON; with ``api_version``, the same object served under that version."""
+        if api_version is None or api_version == self.obj.get("apiVersion"):
+            if self._json is None:
+                self._json = encode(self.obj)
+            return self._json
+        if self._alternate is None or self._alternate[0] != api_version:
+            self._alternate = (api_version, encode({**self.obj, "apiVersion": api_version}))
+        return self._alternate[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    rv: int
+    type: str  # ADDED | MODIFIED | DELETED
+    entry: Entry
+    prev: Entry | None
+
+
+class StreamEnd(enum.Enum):
+    """How an open stream ends."""
+
+    CLOSED = "closed"  # finish the response cleanly
+    DROPPED = "dropped"  # abort the connection with no final chunk
+    EXPIRED = "expired"  # send an ERROR 410 event, then finish
+    OVERFLOW = "overflow"  # the client fell too far behind; finish cleanly
+
+
+class Stream:
+    """An open long-running response: the store pushes items, the HTTP handler drains them."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: deque[Any] = deque()
+        self._limit = limit
+        self._wakeup = asyncio.Event()
+        self.end: StreamEnd | None = None
+
+    def push(self, item: Any) -> None:
+        if self.end is not None:
+            return
+        if len(self._items) >= self._limit:
+            self.finish(StreamEnd.OVERFLOW)
+            return
+        self._items.append(item)
+        self._wakeup.set()
+
+    def finish(self, how: StreamEnd) -> None:
+        """End the stream once; later calls keep the first reason."""
+        if self.end is None:
+            self.end = how
+            self._wakeup.set()
+
+    def drain(self) -> list[Any]:
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+    async def wait(self, timeout: float | None) -> None:
+        """Return when items are pending, the stream ended, or ``timeout`` seconds passed."""
+        if self._items or self.end is not None:
+            return
+        self._wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+
+class Watcher(Stream):
+    """One open watch of a resource, optionally limited to a namespace and a selector."""
+
+    def __init__(self, *, resource: str, namespace: str | None, match: Predicate | None, limit: int) -> None:
+        super().__init__(limit)
+        self.resource = resource
+        self.namespace = namespace
+        self.match = match
+
+    def offer(self, change: Change) -> None:
+        """Queue ``(type, entry)`` for a change, translated for the selector as the API server does."""
+        obj = change.entry.obj
+        if self.namespace is not None and _namespace(obj) != self.namespace:
+            return
+        if self.match is None:
+            self.push((change.type, change.entry))
+            return
+        matches = self.match(obj)
+        if change.type == "DELETED":
+            if matches:
+                self.push(("DELETED", change.entry))
+            return
+        matched = change.prev is not None and self.match(change.prev.obj)
+        if matches:
+            self.push(("MODIFIED" if matched else "ADDED", change.entry))
+        elif matched:
+            self.push(("DELETED", change.entry))
+
+
+class LogFollower(Stream):
+    """One ``follow=true`` log request; items are ``(simulated time, line)``."""
+
+
+def _namespace(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata")
+    return str(meta.get("namespace") or "") if isinstance(meta, dict) else ""
+
+
+class _Table:
+    __slots__ = ("_keys", "compacted", "history", "objects", "type", "watchers")
+
+    def __init__(self, rtype: ResourceType) -> None:
+        self.type = rtype
+        self.objects: dict[Key, Entry] = {}
+        self.history: deque[Change] = deque()
+        self.compacted = 0
+        self.watchers: set[Watcher] = set()
+        self._keys: list[Key] | None = None
+
+    def sorted_keys(self) -> list[Key]:
+        if self._keys is None:
+            self._keys = sorted(self.objects)
+        return self._keys
+
+    def invalidate(self) -> None:
+        self._keys = None
+
+
+class ObjectStore:
+    """Objects of every served resource, their history, guest-agent info and launcher logs.
+
+    Methods are synchronous and must be called on the event loop that serves the API.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        seed: int = 0,
+        history_limit: int = 20_000,
+        stream_limit: int = 10_000,
+        log_limit: int = 2_000,
+    ) -> None:
+        self._clock = clock
+        self._rng = random.Random(f"store-{seed}")
+        self._history_limit = history_limit
+        self._stream_limit = stream_limit
+        self._log_limit = log_limit
+        self._rv = 0
+        self._tables = {plural: _Table(rtype) for plural, rtype in RESOURCE_TYPES.items()}
+        self._guest_info: dict[Key, dict[str, Any] | None] = {}
+        self.guest_info_source: GuestInfoSource | None = None
+        self._logs: dict[Key, deque[tuple[float, str]]] = {}
+        self._followers: dict[Key, set[LogFollower]] = {}
+
+    @property
+    def resource_version(self) -> int:
+        return self._rv
+
+    def now(self) -> float:
+        return self._clock()
+
+    def new_uid(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _table(self, resource: str) -> _Table:
+        try:
+            return self._tables[resource]
+        except KeyError:
+            raise ValueError(f"unknown resource {resource!r}") from None
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def upsert(self, resource: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Store a copy of ``obj`` with the next resourceVersion (uid and creationTimestamp if missing)."""
+        return copy.deepcopy(self.put(resource, copy.deepcopy(obj)))
+
+    def put(self, resource: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Like ``upsert`` but takes ownership of ``obj`` and returns the stored object itself."""
+        table = self._table(resource)
+        meta = obj.get("metadata")
+        meta = dict(meta) if isinstance(meta, dict) else {}
+        if table.type.namespaced:
+            meta["namespace"] = str(meta.get("namespace") or "default")
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name"):
+            raise ValueError("object has no metadata.name")
+        key = (str(meta.get("namespace", "")), str(meta["name"]))
+        prev = table.objects.get(key)
+        prev_meta = prev.obj.get("metadata", {}) if prev is not None else {}
+        if not meta.get("uid"):
+            meta["uid"] = prev_meta.get("uid") or self.new_uid()
+        if not meta.get("creationTimestamp"):
+            meta["creationTimestamp"] = prev_meta.get("creationTimestamp") or rfc3339(self._clock())
+        if key[0] and prev is None:
+            self._ensure_namespace(key[0])
+        self._rv += 1
+        meta["resourceVersion"] = str(self._rv)
+        stored = {"apiVersion": table.type.api_version, "kind": table.type.kind, **obj, "metadata": meta}
+        entry = Entry(stored)
+        table.objects[key] = entry
+        if prev is None:
+            table.invalidate()
+        self._emit(table, Change(self._rv, "ADDED" if prev is None else "MODIFIED", entry, prev))
+        return stored
+
+    def bulk_load(self, resource: str, objs: Iterable[dict[str, Any]]) -> None:
+        """Store many new objects at once, before any watch: no events, history starts after them."""
+        table = self._table(resource)
+        for obj in objs:
+            meta = obj["metadata"]
+            if meta["namespace"]:
+                self._ensure_namespace(meta["namespace"])
+            self._rv += 1
+            meta["resourceVersion"] = str(self._rv)
+            table.objects[(meta["namespace"], meta["name"])] = Entry(obj)
+        table.invalidate()
+        table.history.clear()
+        table.compacted = self._rv
+
+    def _ensure_namespace(self, namespace: str) -> None:
+        if ("", namespace) in self._tables["namespaces"].objects:
+            return
+        self.put(
+            "namespaces",
+            {
+                "metadata": {
+                    "name": namespace,
+                    "labels": {"kubernetes.io/metadata.name": namespace},
+                    "annotations": {"kubevirt-vss-exporter/simulated": "true"},
+                },
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            },
+        )
+
+    def delete(self, resource: str, namespace: str, name: str) -> None:
+        """Remove an object and emit DELETED with its last state; nothing happens if it is absent."""
+        table = self._table(resource)
+        key = (namespace if table.type.namespaced else "", name)
+        prev = table.objects.pop(key, None)
+        if prev is None:
+            return
+        table.invalidate()
+        self._rv += 1
+        final = {**prev.obj, "metadata": {**prev.obj["metadata"], "resourceVersion": str(self._rv)}}
+        self._emit(table, Change(self._rv, "DELETED", Entry(final), prev))
+        if resource == "pods":
+            for follower in self._followers.pop(key, set()):
+                follower.finish(StreamEnd.CLOSED)
+
+    def _emit(self, table: _Table, change: Change) -> None:
+        history = table.history
+        history.append(change)
+        if len(history) > self._history_limit:
+            table.compacted = history.popleft().rv
+        for watcher in tuple(table.watchers):
+            watcher.offer(change)
+
+    def compact(self) -> None:
+        """Forget all history: resuming from any resourceVersion older than the current one is Expired."""
+        for table in self._tables.values():
+            table.history.clear()
+            table.compacted = self._rv
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def get(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A copy of the stored object, or None."""
+        entry = self.entry(resource, namespace, name)
+        return copy.deepcopy(entry.obj) if entry is not None else None
+
+    def list(self, resource: str) -> list[dict[str, Any]]:
+        """Copies of all objects of a resource, ordered by namespace and name."""
+        table = self._table(resource)
+        return [copy.deepcopy(table.objects[key].obj) for key in table.sorted_keys()]
+
+    def entry(self, resource: str, namespace: str, name: str) -> Entry | None:
+        table = self._table(resource)
+        return table.objects.get((namespace if table.type.namespaced else "", name))
+
+    def page(
+        self,
+        resource: str,
+        *,
+        namespace: str | None,
+        after: Key | None,
+        limit: int | None,
+        match: Predicate | None,
+    ) -> tuple[list[Entry], Key | None, int | None]:
+        """Objects in key order after ``after``: (entries, key to continue after or None, remaining count)."""
+        table = self._table(resource)
+        keys = table.sorted_keys()
+        if namespace is None:
+            lo, hi = 0, len(keys)
+        else:
+            lo = bisect_left(keys, (namespace, ""))
+            hi = bisect_left(keys, (namespace + "\x00", ""))
+        if after is not None:
+            lo = max(lo, bisect_right(keys, after))
+        entries: list[Entry] = []
+        index = lo
+        objects = table.objects
+        while index < hi and (limit is None or len(entries) < limit):
+            entry = objects[keys[index]]
+            index += 1
+            if match is None or match(entry.obj):
+                entries.append(entry)
+        if index < hi:
+            remaining = (hi - index) if match is None else None
+            return entries, keys[index - 1], remaining
+        return entries, None, None
+
+    def check_not_expired(self, resource: str, rv: int) -> None:
+        """Raise Expired when history for ``resource`` no longer reaches back to ``rv``."""
+        table = self._table(resource)
+        if rv < table.compacted:
+            raise Expired(rv, table.compacted)
+
+    # --- watches ------------------------------------------------------------------------------
+
+    def watch(
+        self, resource: str, *, namespace: str | None, since: int | None, match: Predicate | None
+    ) -> tuple[Watcher, list[tuple[str, Entry]]]:
+        """Open a watcher and return it with the events owed before live ones.
+
+        ``since`` None means "current state": one ADDED per matching object. Otherwise every change
+        after ``since`` is replayed; Expired is raised when that history is gone.
+        """
+        table = self._table(resource)
+        watcher = Watcher(resource=resource, namespace=namespace, match=match, limit=self._stream_limit)
+        if since is None:
+            initial, _, _ = self.page(resource, namespace=namespace, after=None, limit=None, match=match)
+            backlog = [("ADDED", entry) for entry in initial]
+        else:
+            self.check_not_expired(resource, since)
+            replay = Watcher(resource=resource, namespace=namespace, match=match, limit=len(table.history) + 1)
+            for change in table.history:
+                if change.rv > since:
+                    replay.offer(change)
+            backlog = replay.drain()
+        table.watchers.add(watcher)
+        return watcher, backlog
+
+    def release(self, stream: Stream) -> None:
+        """Forget a stream whose response has finished."""
+        if isinstance(stream, Watcher):
+            self._tables[stream.resource].watchers.discard(stream)
+        elif isinstance(stream, LogFollower):
+            for followers in self._followers.values():
+                followers.discard(stream)
+
+    def streams(self) -> list[Stream]:
+        watchers: list[Stream] = [w for t in self._tables.values() for w in t.watchers]
+        return watchers + [f for fs in self._followers.values() for f in fs]
+
+    def end_streams(self, how: StreamEnd, *, watches_only: bool = False) -> None:
+        for stream in self.streams():
+            if not watches_only or isinstance(stream, Watcher):
+                stream.finish(how)
+
+    # --- guest agent and logs -----------------------------------------------------------------
+
+    def set_guest_info(self, namespace: str, name: str, info: dict[str, Any] | None) -> None:
+        """Set the guestosinfo body for a VMI; None makes it answer "guest agent not connected"."""
+        self._guest_info[(namespace, name)] = copy.deepcopy(info)
+
+    def guest_info(self, namespace: str, name: str) -> dict[str, Any] | None:
+        key = (namespace, name)
+        if key in self._guest_info:
+            return self._guest_info[key]
+        if self.guest_info_source is not None:
+            return self.guest_info_source(namespace, name)
+        return None
+
+    def append_log(self, namespace: str, pod_name: str, line: str, *, at: float | None = None) -> None:
+        """Append one line to a pod's compute log; open followers receive it."""
+        key = (namespace, pod_name)
+        when = self._clock() if at is None else at
+        buffer = self._logs.get(key)
+        if buffer is None:
+            buffer = self._logs[key] = deque(maxlen=self._log_limit)
+        buffer.append((when, line))
+        for follower in self._followers.get(key, ()):
+            follower.push((when, line))
+
+    def log_lines(self, namespace: str, pod_name: str) -> list[tuple[float, str]]:
+        return list(self._logs.get((namespace, pod_name), ()))
+
+    def follow_log(self, namespace: str, pod_name: str) -> LogFollower:
+        follower = LogFollower(self._stream_limit)
+        self._followers.setdefault((namespace, pod_name), set()).add(follower)
+        return follower

@@ -1,0 +1,230 @@
+"""The simulated KubeVirt API server: an aiohttp app on loopback and the ``Simulator`` that owns it.
+
+It is a simulation, and says so: ``/version`` reports ``v1.30.0-kubevirt-vss-simulator``, every object
+carries ``kubevirt-vss-exporter/simulated: "true"``, and the start is logged as ``simulator_started``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+import structlog
+from aiohttp import web
+
+from exporter.simulator import discovery
+from exporter.simulator.api import ApiHandlers, status_response
+from exporter.simulator.clock import SimClock
+from exporter.simulator.faults import Faults
+from exporter.simulator.fleet import Fleet, GuestTarget
+from exporter.simulator.history import ObjectStore, StreamEnd, encode
+from exporter.simulator.kubeconfig import TlsMaterial, derive_token, generate_tls, write_kubeconfig
+from exporter.simulator.versions import KubeVirtVersion
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    """How to build and serve the simulation; ``story=False`` serves an empty store with no driver."""
+
+    vms: int | None = None
+    seed: int = 1
+    host: str = "127.0.0.1"
+    port: int = 0
+    tls: bool = False
+    kubevirt_version: str = "1.8.0"
+    time_speed: float = 1.0
+    story: bool = True
+    start_time: float | None = None  # simulated epoch at construction; None: the wall clock
+    snapshot_interval: float = 180.0
+    failure_deadline: float = 300.0
+    bookmark_interval: float = 5.0  # real seconds between BOOKMARK events on a watch
+    watch_timeout: float = 1800.0  # real seconds, when a watch names no timeoutSeconds
+    history_limit: int = 20_000  # changes kept per resource for resuming watches
+    stream_limit: int = 10_000  # events or lines queued for one client before it is dropped
+
+
+def _json(body: object) -> web.Response:
+    return web.Response(body=encode(body), content_type="application/json")
+
+
+def build_app(
+    *, store: ObjectStore, faults: Faults, token: str, version: KubeVirtVersion, server_address: Callable[[], str],
+    bookmark_interval: float, watch_timeout: float,
+) -> web.Application:
+    """The aiohttp application serving discovery, resources, subresources and logs behind a bearer token."""
+    served = discovery.served_resources(version)
+    handlers = ApiHandlers(
+        store=store, faults=faults, served={(s.group, s.version, s.plural): s for s in served},
+        bookmark_interval=bookmark_interval, watch_timeout=watch_timeout,
+    )
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if faults.unavailable:
+            return status_response(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+        if not hmac.compare_digest(request.headers.get("Authorization", "").strip().encode(), expected):
+            return status_response(401, "Unauthorized", "Unauthorized")
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return status_response(404, "NotFound", "the server could not find the requested resource")
+        except web.HTTPMethodNotAllowed:
+            return status_response(405, "MethodNotAllowed", "the server does not allow this method on the "
+                                   "requested resource")
+
+    async def version_info(_: web.Request) -> web.Response:
+        return _json(discovery.KUBERNETES_VERSION)
+
+    async def core_versions(_: web.Request) -> web.Response:
+        return _json(discovery.api_versions(server_address()))
+
+    async def group_list(_: web.Request) -> web.Response:
+        return _json(discovery.api_group_list(served))
+
+    async def group(request: web.Request) -> web.Response:
+        body = discovery.api_group(served, request.match_info["group"])
+        if body is None:
+            raise web.HTTPNotFound()
+        return _json(body)
+
+    async def resources(request: web.Request) -> web.Response:
+        body = discovery.resource_list(served, request.match_info.get("group", ""), request.match_info["version"])
+        if body is None:
+            raise web.HTTPNotFound()
+        return _json(body)
+
+    async def kubevirt_version(_: web.Request) -> web.Response:
+        return _json(discovery.kubevirt_version_info(version))
+
+    app = web.Application(middlewares=[guard])
+    sub = discovery.SUBRESOURCES_GROUP
+    app.router.add_get("/version", version_info)
+    app.router.add_get("/api", core_versions)
+    app.router.add_get("/apis", group_list)
+    app.router.add_get(f"/apis/{sub}/v1/version", kubevirt_version)
+    app.router.add_get(f"/apis/{sub}/{{version}}/namespaces/{{namespace}}/virtualmachineinstances/{{name}}/{{sub}}",
+                       handlers.guest_agent)
+    app.router.add_get("/api/{version:v1}", resources)
+    app.router.add_get("/api/{version:v1}/namespaces/{namespace}/pods/{name}/log", handlers.pod_log)
+    app.router.add_get("/api/{version:v1}/{resource:namespaces}/{name}", handlers.get_object)
+    app.router.add_get("/api/{version:v1}/{resource}", handlers.collection)
+    app.router.add_get("/api/{version:v1}/namespaces/{namespace}/{resource}", handlers.collection)
+    app.router.add_get("/api/{version:v1}/namespaces/{namespace}/{resource}/{name}", handlers.get_object)
+    app.router.add_get("/apis/{group}", group)
+    app.router.add_get("/apis/{group}/{version}", resources)
+    app.router.add_get("/apis/{group}/{version}/{resource}", handlers.collection)
+    app.router.add_get("/apis/{group}/{version}/namespaces/{namespace}/{resource}", handlers.collection)
+    app.router.add_get("/apis/{group}/{version}/namespaces/{namespace}/{resource}/{name}", handlers.get_object)
+    return app
+
+
+class Simulator:
+    """A seeded simulated cluster served over HTTP(S) on loopback; use ``start``/``stop`` or ``async with``."""
+
+    def __init__(self, config: SimulatorConfig | None = None, *,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.config = config = config or SimulatorConfig()
+        self.version = KubeVirtVersion.parse(config.kubevirt_version)
+        start = time.time() if config.start_time is None else config.start_time
+        self.clock = SimClock(start=start, speed=config.time_speed, monotonic=monotonic)
+        self.token = derive_token(config.seed)
+        self.store = ObjectStore(clock=self.clock.now, seed=config.seed, history_limit=config.history_limit,
+                                 stream_limit=config.stream_limit)
+        self.faults = Faults(self.store, seed=config.seed)
+        self.fleet: Fleet | None = None
+        if config.story:
+            self.fleet = Fleet(store=self.store, seed=config.seed, start=start, version=self.version,
+                               vms=config.vms, snapshot_interval=config.snapshot_interval,
+                               failure_deadline=config.failure_deadline)
+            self.fleet.build()
+        self._tls: TlsMaterial | None = generate_tls(config.seed) if config.tls else None
+        self._runner: web.AppRunner | None = None
+        self._driver: asyncio.Task[None] | None = None
+        self.url = ""
+        self.port = 0
+        self._log = structlog.get_logger().bind(component="simulator")
+
+    @property
+    def ca_pem(self) -> bytes | None:
+        return self._tls.ca_pem if self._tls is not None else None
+
+    def now(self) -> float:
+        """The simulated clock, in epoch seconds."""
+        return self.clock.now()
+
+    def guest_targets(self) -> list[GuestTarget]:
+        return self.fleet.guest_targets() if self.fleet is not None else []
+
+    def _url_host(self) -> str:
+        host = self.config.host
+        if host in ("", "0.0.0.0", "::"):
+            return "127.0.0.1"
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(host).version == 6:
+                return f"[{host}]"
+        return host
+
+    async def start(self) -> None:
+        """Bind and serve; sets ``url`` and ``port`` and starts the story driver."""
+        if self._runner is not None:
+            raise RuntimeError("simulator already started")
+        app = build_app(store=self.store, faults=self.faults, token=self.token, version=self.version,
+                        server_address=lambda: f"{self._url_host()}:{self.port}",
+                        bookmark_interval=self.config.bookmark_interval, watch_timeout=self.config.watch_timeout)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        try:
+            ssl_context = self._tls.server_context() if self._tls is not None else None
+            site = web.TCPSite(runner, self.config.host, self.config.port, ssl_context=ssl_context)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        self.url = f"{'https' if self._tls else 'http'}://{self._url_host()}:{self.port}"
+        if self.fleet is not None:
+            self._driver = asyncio.create_task(self.fleet.drive(self.clock), name="simulator-story")
+        self._log.info(
+            "simulator_started", url=self.url, simulated=True, vms=self.fleet.size if self.fleet is not None else 0,
+            seed=self.config.seed, kubevirt_version=self.version.tag, time_speed=self.config.time_speed,
+            tls=self._tls is not None,
+        )
+
+    async def stop(self) -> None:
+        """Stop the story, end every open stream, close the server; safe to call twice."""
+        if self._driver is not None:
+            self._driver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._driver
+            self._driver = None
+        self.store.end_streams(StreamEnd.CLOSED)
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+            self._log.info("simulator_stopped", url=self.url)
+
+    def write_kubeconfig(self, path: str | os.PathLike[str]) -> None:
+        """Write a kubeconfig for this server (token, CA when TLS); call after ``start``."""
+        if not self.url:
+            raise RuntimeError("start the simulator before writing its kubeconfig")
+        write_kubeconfig(path, server=self.url, token=self.token, ca_pem=self.ca_pem)
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,234 @@
+"""Windows guest report: validation, the record it becomes, and the in-guest checks it allows.
+
+The report is the JSON document of ``deploy/windows/Send-VssGuestReport.ps1``, described by
+``exporter/schemas/guest-report-v1.json``; the vssadmin text inside it is parsed here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from exporter.state.vssadmin import (
+    Provider,
+    ShadowStorage,
+    Writer,
+    has_qga_provider,
+    parse_providers,
+    parse_shadow_storage,
+    parse_writers,
+)
+
+SCHEMA_RESOURCE = "schemas/guest-report-v1.json"
+MAX_PROBLEMS = 20
+MAX_PROBLEM_CHARS = 200
+MAX_TEXT_CHARS = 128
+
+VSS_SERVICE = "VSS"
+SWPRV_SERVICE = "SWPRV"
+QGA_SERVICE = "QEMU Guest Agent"
+QGA_PROVIDER_SERVICE = "QEMU Guest Agent VSS Provider"
+
+VSS_SERVICE_DISABLED = "vss_service_disabled"
+QGA_PROVIDER_MISSING = "qga_provider_missing"
+
+
+class InvalidGuestReport(ValueError):
+    """The document does not follow the guest report schema; ``problems`` says where."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """A Windows service as the guest saw it; status and start type are None when unknown."""
+
+    present: bool
+    status: str | None = None
+    start_type: str | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return (self.start_type or "").casefold() == "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeSpace:
+    """Free space of one fixed volume; ``path`` is the ``\\\\?\\Volume{GUID}\\`` path."""
+
+    path: str
+    drive_letter: str | None
+    free_bytes: int | None
+    total_bytes: int | None
+    is_system: bool
+    file_system: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuestCheckThresholds:
+    """Limits for the free-space check of the system volume."""
+
+    min_free_bytes: int = 300 * 1024 * 1024
+    min_free_ratio: float = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class GuestReport:
+    """One parsed guest report; times are epoch seconds."""
+
+    received_at: float
+    hostname: str
+    generated_at: float | None
+    qga_version: str | None
+    writers: tuple[Writer, ...]
+    providers: tuple[Provider, ...]
+    qga_provider_present: bool
+    services: Mapping[str, ServiceState]
+    volumes: tuple[VolumeSpace, ...]
+    shadow_storage: tuple[ShadowStorage, ...]
+
+    @property
+    def writers_total(self) -> int:
+        return len(self.writers)
+
+    @property
+    def writers_failed(self) -> int:
+        return sum(1 for writer in self.writers if writer.failed)
+
+    @property
+    def failed_writers(self) -> tuple[Writer, ...]:
+        return tuple(writer for writer in self.writers if writer.failed)
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    text = resources.files("exporter").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    schema = json.loads(text)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def validate_guest_report(document: object) -> list[str]:
+    """Human-readable schema problems, at most ``MAX_PROBLEMS``, each bounded; empty when valid."""
+    problems: list[str] = []
+    try:
+        errors = sorted(_validator().iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
+    except RecursionError:
+        return ["(document): nested too deeply"]
+    for error in errors[:MAX_PROBLEMS]:
+        where = "/".join(str(part) for part in error.absolute_path) or "(document)"
+        problems.append(f"{where}: {error.message}"[:MAX_PROBLEM_CHARS])
+    if len(errors) > MAX_PROBLEMS:
+        problems.append(f"… and {len(errors) - MAX_PROBLEMS} more")
+    return problems
+
+
+def parse_guest_report(raw: Mapping[str, Any], *, received_at: float) -> GuestReport:
+    """Validate and parse a decoded report; raises InvalidGuestReport when it breaks the schema."""
+    problems = validate_guest_report(raw)
+    if problems:
+        raise InvalidGuestReport(problems)
+    vssadmin = raw["vssadmin"]
+    providers = tuple(parse_providers(vssadmin["providers"]))
+    services: dict[str, ServiceState] = {}
+    for raw_service in raw["services"]:
+        services.setdefault(
+            raw_service["name"],
+            ServiceState(
+                present=raw_service["present"],
+                status=_text(raw_service.get("status")),
+                start_type=_text(raw_service.get("startType")),
+            ),
+        )
+    return GuestReport(
+        received_at=received_at,
+        hostname=_text(raw["hostname"]) or "",
+        generated_at=_epoch(raw["generatedAt"]),
+        qga_version=_text(raw.get("qgaVersion")),
+        writers=tuple(parse_writers(vssadmin["writers"])),
+        providers=providers,
+        qga_provider_present=has_qga_provider(providers),
+        services=MappingProxyType(services),
+        volumes=tuple(
+            VolumeSpace(
+                path=_text(raw_volume["path"]) or "",
+                drive_letter=_text(raw_volume["driveLetter"]),
+                free_bytes=_count(raw_volume["freeBytes"]),
+                total_bytes=_count(raw_volume["totalBytes"]),
+                is_system=raw_volume["isSystem"],
+                file_system=_text(raw_volume.get("fileSystem")),
+            )
+            for raw_volume in raw["volumes"]
+        ),
+        shadow_storage=tuple(parse_shadow_storage(vssadmin["shadowStorage"])),
+    )
+
+
+def judge_guest_checks(report: GuestReport, thresholds: GuestCheckThresholds) -> dict[str, bool]:
+    """The in-guest checks of the checklist; a check without evidence in the report is absent."""
+    checks: dict[str, bool] = {}
+    for check, service_name in (("vss_service", VSS_SERVICE), ("swprv_service", SWPRV_SERVICE)):
+        service = report.services.get(service_name)
+        if service is not None:
+            # VSS and SWPRV are Manual-start and Stopped at rest; VSS starts them on demand, so only a
+            # missing or Disabled service is a fault. Judging by "Running" would flag every healthy guest.
+            checks[check] = service.present and not service.disabled
+    if report.providers:
+        # An empty provider list means vssadmin could not list them: no evidence, not "missing".
+        checks["qga_vss_provider"] = report.qga_provider_present
+    if report.writers:
+        checks["writers_stable"] = report.writers_failed == 0
+    system_volumes = [v for v in report.volumes if v.is_system and v.total_bytes and v.free_bytes is not None]
+    if system_volumes:
+        checks["system_volume_free_space"] = all(_enough_free(volume, thresholds) for volume in system_volumes)
+    judged = [association.full for association in report.shadow_storage if association.full is not None]
+    if judged:
+        # Without associations the check is absent: qemu-ga's own freezes never commit a shadow copy,
+        # so shadow storage only matters where an association exists.
+        checks["shadow_storage"] = not any(judged)
+    return checks
+
+
+def vss_could_not_run(report: GuestReport) -> str | None:
+    """Reason name when the report shows VSS could not have quiesced the guest, else None."""
+    vss = report.services.get(VSS_SERVICE)
+    if vss is not None and (not vss.present or vss.disabled):
+        return VSS_SERVICE_DISABLED
+    # qemu-ga passes its own provider id to AddToSnapshotSet, so without it nothing is frozen.
+    # SWPRV (the Microsoft provider) is not consulted by qemu-ga and is not evidence either way.
+    if report.providers and not report.qga_provider_present:
+        return QGA_PROVIDER_MISSING
+    return None
+
+
+def _enough_free(volume: VolumeSpace, thresholds: GuestCheckThresholds) -> bool:
+    free, total = volume.free_bytes or 0, volume.total_bytes or 0
+    return free >= thresholds.min_free_bytes and free >= thresholds.min_free_ratio * total
+
+
+def _text(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in value[:1024]).split())
+    return cleaned[:MAX_TEXT_CHARS] or None
+
+
+def _count(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _epoch(value: str) -> float | None:
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None

@@ -1,0 +1,282 @@
+"""``POST /api/v1/guest-reports``: the ingest of Windows guest reports, as its own aiohttp app.
+
+A report is accepted only with the bearer token and only from an address that belongs to a VMI;
+everything else is rejected with a clear status, counted by result and logged once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import prometheus_client
+import structlog
+from aiohttp import web
+
+from exporter.state.guest_report import GuestReport, InvalidGuestReport, parse_guest_report
+from exporter.state.records import VmKey
+
+GUEST_REPORTS_PATH = "/api/v1/guest-reports"
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_MAX_TRACKED_SOURCES = 4096
+MAX_SOURCE_CHARS = 64
+_READ_CHUNK = 64 * 1024
+
+ACCEPTED = "accepted"
+UNAUTHORIZED = "unauthorized"
+FORBIDDEN = "forbidden"
+TOO_LARGE = "too_large"
+INVALID_JSON = "invalid_json"
+INVALID_SCHEMA = "invalid_schema"
+RATE_LIMITED = "rate_limited"
+NOT_FOUND = "not_found"
+METHOD_NOT_ALLOWED = "method_not_allowed"
+INTERNAL_ERROR = "internal_error"
+RESULTS = (
+    ACCEPTED,
+    UNAUTHORIZED,
+    FORBIDDEN,
+    TOO_LARGE,
+    INVALID_JSON,
+    INVALID_SCHEMA,
+    RATE_LIMITED,
+    NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    INTERNAL_ERROR,
+)
+
+_log = structlog.get_logger("exporter.web.guest_reports")
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+    logged_limit: bool = False
+
+
+class SourceRateLimiter:
+    """A token bucket per source address; at most ``max_sources`` are tracked, least recent evicted."""
+
+    def __init__(self, *, per_minute: int, max_sources: int, clock: Callable[[], float]) -> None:
+        if per_minute < 1 or max_sources < 1:
+            raise ValueError("per_minute and max_sources must be positive")
+        self._capacity = float(per_minute)
+        self._rate = per_minute / 60.0
+        self._max_sources = max_sources
+        self._clock = clock
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, source: str) -> float:
+        """Spend one token for ``source``: 0.0 when allowed, else the seconds until one is available."""
+        now = self._clock()
+        bucket = self._buckets.get(source)
+        if bucket is None:
+            bucket = _Bucket(tokens=self._capacity, updated=now)
+            self._buckets[source] = bucket
+            if len(self._buckets) > self._max_sources:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(source)
+            elapsed = max(0.0, now - bucket.updated)
+            bucket.tokens = min(self._capacity, bucket.tokens + elapsed * self._rate)
+            bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            bucket.logged_limit = False
+            return 0.0
+        return (1.0 - bucket.tokens) / self._rate
+
+    def first_refusal(self, source: str) -> bool:
+        """True once per throttling episode of ``source``, so a flood logs one line, not thousands."""
+        bucket = self._buckets.get(source)
+        if bucket is None or bucket.logged_limit:
+            return False
+        bucket.logged_limit = True
+        return True
+
+
+GUEST_REPORT_LIMITER = web.AppKey("guest_report_limiter", SourceRateLimiter)
+
+
+class _Rejected(Exception):
+    """A request refused with ``status``; ``reason`` is a short fixed word for the log."""
+
+    def __init__(
+        self,
+        status: int,
+        result: str,
+        reason: str,
+        body: dict[str, object],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.result = result
+        self.reason = reason
+        self.body = body
+        self.headers = headers or {}
+
+
+def build_guest_report_app(
+    *,
+    token: str,
+    resolve_source: Callable[[str], VmKey | None],
+    accept: Callable[[VmKey, GuestReport], None],
+    results: prometheus_client.Counter,
+    clock: Callable[[], float] = time.time,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    rate_limit_per_minute: int = 30,
+    max_tracked_sources: int = DEFAULT_MAX_TRACKED_SOURCES,
+) -> web.Application:
+    """The ingest app; ``results`` is a Counter labelled ("result",)."""
+    if not token:
+        raise ValueError("the guest report token must not be empty")
+    expected = token.encode("utf-8")
+    limiter = SourceRateLimiter(per_minute=rate_limit_per_minute, max_sources=max_tracked_sources, clock=clock)
+
+    def count(result: str) -> None:
+        results.labels(result=result).inc()
+
+    @web.middleware
+    async def count_unrouted(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            count(NOT_FOUND)
+            _log.warning("guest_report_rejected", result=NOT_FOUND, source=source_address(request), reason="path")
+            raise
+        except web.HTTPMethodNotAllowed:
+            count(METHOD_NOT_ALLOWED)
+            _log.warning(
+                "guest_report_rejected",
+                result=METHOD_NOT_ALLOWED,
+                source=source_address(request),
+                reason="method",
+            )
+            raise
+
+    async def receive(request: web.Request) -> web.Response:
+        source = source_address(request)
+        try:
+            key, report = await admit(request, source)
+            accept(key, report)
+        except _Rejected as rejected:
+            count(rejected.result)
+            if rejected.result != RATE_LIMITED or limiter.first_refusal(source):
+                _log.warning("guest_report_rejected", result=rejected.result, source=source, reason=rejected.reason)
+            return web.json_response(rejected.body, status=rejected.status, headers=rejected.headers)
+        except Exception:
+            count(INTERNAL_ERROR)
+            _log.exception("guest_report_failed", source=source)
+            return web.json_response({"error": INTERNAL_ERROR}, status=500)
+        count(ACCEPTED)
+        return web.json_response(
+            {"namespace": key.namespace, "name": key.name, "writersFailed": report.writers_failed}, status=202
+        )
+
+    async def admit(request: web.Request, source: str) -> tuple[VmKey, GuestReport]:
+        # Order: rate limit first, so guessing tokens or addresses is throttled before any work; then
+        # the declared size, refused before reading a byte; then the token before the source, so an
+        # unauthenticated caller cannot learn which addresses belong to a VM (403 vs 401); the body
+        # is read, bounded, only for authenticated and attributed callers, then decoded and validated.
+        wait = limiter.take(source)
+        if wait > 0:
+            retry_after = str(max(1, math.ceil(wait)))
+            raise _Rejected(429, RATE_LIMITED, "rate", {"error": RATE_LIMITED}, headers={"Retry-After": retry_after})
+        if request.content_length is not None and request.content_length > max_body_bytes:
+            raise _Rejected(413, TOO_LARGE, "declared_length", _too_large(max_body_bytes))
+        presented = _bearer_token(request.headers.get("Authorization", ""))
+        if presented is None or not hmac.compare_digest(presented, expected):
+            reason = "missing_token" if presented is None else "bad_token"
+            raise _Rejected(401, UNAUTHORIZED, reason, {"error": UNAUTHORIZED}, headers={"WWW-Authenticate": "Bearer"})
+        key = resolve_source(source) if source else None
+        if key is None:
+            raise _Rejected(
+                403,
+                FORBIDDEN,
+                "unattributed_source",
+                {"error": FORBIDDEN, "message": f"source address {source or 'unknown'} belongs to no VMI"},
+            )
+        body = await _read_bounded(request, max_body_bytes)
+        if body is None:
+            raise _Rejected(413, TOO_LARGE, "body_length", _too_large(max_body_bytes))
+        try:
+            document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as error:
+            message = str(error)[:200] if isinstance(error, ValueError) else "nested too deeply"
+            raise _Rejected(
+                400,
+                INVALID_JSON,
+                "json_decode",
+                {"error": INVALID_JSON, "message": f"invalid JSON: {message}"},
+            ) from None
+        try:
+            report = parse_guest_report(document, received_at=clock())
+        except InvalidGuestReport as invalid:
+            raise _Rejected(
+                400, INVALID_SCHEMA, "schema", {"error": INVALID_SCHEMA, "problems": invalid.problems}
+            ) from None
+        return key, report
+
+    app = web.Application(middlewares=[count_unrouted], client_max_size=max_body_bytes)
+    app[GUEST_REPORT_LIMITER] = limiter
+    app.router.add_post(GUEST_REPORTS_PATH, receive)
+    return app
+
+
+def source_address(request: web.Request) -> str:
+    """The TCP peer address, IPv4-mapped IPv6 unwrapped; forwarding headers are never consulted."""
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    if not peer:
+        return ""
+    host = str(peer[0])
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:MAX_SOURCE_CHARS]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+async def _read_bounded(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it passes ``limit`` bytes (chunked bodies have no length)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(_READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+def _bearer_token(authorization: str) -> bytes | None:
+    """The credentials of a ``Bearer`` Authorization header (scheme case-insensitive), else None."""
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.casefold() != "bearer" or not credentials.strip():
+        return None
+    return credentials.strip().encode("utf-8", "replace")
+
+
+def _too_large(limit: int) -> dict[str, object]:
+    return {"error": TOO_LARGE, "message": f"body larger than {limit} bytes"}
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
