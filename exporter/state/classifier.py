@@ -470,3 +470,10 @@ def classify(text: str) -> Classification:
         summary=_summary(reason, cause, volume, command),
         remediation=_remediation(reason, cause, volume),
     )
+
+
+def remediation(reason: str, cause: str, volume: str | None) -> str:
+    """What to do about a failure already classified (for reports built from stored labels)."""
+    if reason not in REASONS or cause not in CAUSES:
+        return REASON_ADVICE["other"].remediation
+    return _remediation(reason, cause, volume)

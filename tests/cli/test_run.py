@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import pytest
+
+from exporter.cli import main
+
+
+def test_invalid_settings_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--listen", "nowhere", "--log-format", "json"]) == 2
+    assert "invalid_setting" in capsys.readouterr().err
+
+
+def test_unreachable_cluster_exits_1(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--kubeconfig", str(tmp_path / "missing"), "--listen", "127.0.0.1:0",
+                 "--log-format", "json"]) == 1
+    assert "kubernetes_unavailable" in capsys.readouterr().err
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert "kubevirt-vss-exporter" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("run", "simulate", "explain", "diagnose"):
+        assert command in out
