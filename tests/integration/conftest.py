@@ -79,7 +79,11 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Runni
     session = aiohttp.ClientSession()
 
     async def start(
-        *, seed_objects: list[tuple[str, dict]] = (), simulator: Simulator | None = None, **overrides: object
+        *,
+        seed_objects: list[tuple[str, dict]] = (),
+        simulator: Simulator | None = None,
+        guest_report_token: str | None = None,
+        **overrides: object,
     ) -> Running:
         """A new exporter; against a new story-less simulator unless one is given (a restart)."""
         if simulator is None:
@@ -96,7 +100,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Runni
             **overrides,
         )
         client = await KubeClient.connect(kubeconfig=str(kubeconfig))
-        exporter = Exporter(settings, client=client)
+        exporter = Exporter(settings, client=client, guest_report_token=guest_report_token)
         stop = asyncio.Event()
         task = asyncio.create_task(exporter.run(stop))
         started.append((stop, task, client))
