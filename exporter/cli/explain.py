@@ -16,6 +16,7 @@ MAX_LINE_BYTES = 4 * MAX_SCAN_CHARS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare TEXT and --json on the ``explain`` subparser."""
     parser.add_argument(
         "text",
         nargs="?",

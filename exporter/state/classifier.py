@@ -26,7 +26,16 @@ from exporter.state.hresults import (
     MessageTemplate,
 )
 
-__all__ = ["CAUSES", "MAX_MESSAGE_CHARS", "MAX_SCAN_CHARS", "MAX_VOLUME_CHARS", "REASONS", "Classification", "classify"]
+__all__ = [
+    "CAUSES",
+    "MAX_MESSAGE_CHARS",
+    "MAX_SCAN_CHARS",
+    "MAX_VOLUME_CHARS",
+    "REASONS",
+    "Classification",
+    "classify",
+    "remediation",
+]
 
 MAX_SCAN_CHARS = 64 * 1024
 MAX_MESSAGE_CHARS = 512
@@ -431,7 +440,10 @@ _AGENT_OR_PLATFORM_REASONS = frozenset(
 )
 
 
-def _remediation(reason: str, cause: str, volume: str | None) -> str:
+def remediation(reason: str, cause: str, volume: str | None) -> str:
+    """What to do about a classified error, from its labels; labels outside the vocabularies count as unknown."""
+    reason = reason if reason in REASON_ADVICE else "other"
+    cause = cause if cause in CAUSE_ADVICE else "unknown"
     if (
         reason == "add_volume_to_snapshot_set"
         and volume is not None
@@ -468,12 +480,5 @@ def classify(text: str) -> Classification:
         command=command,
         message=_truncate(message, MAX_MESSAGE_CHARS),
         summary=_summary(reason, cause, volume, command),
-        remediation=_remediation(reason, cause, volume),
+        remediation=remediation(reason, cause, volume),
     )
-
-
-def remediation(reason: str, cause: str, volume: str | None) -> str:
-    """What to do about a failure already classified (for reports built from stored labels)."""
-    if reason not in REASONS or cause not in CAUSES:
-        return REASON_ADVICE["other"].remediation
-    return _remediation(reason, cause, volume)
