@@ -94,7 +94,11 @@ class Exporter:
         self.sink = FleetSink(self.fleet, self.readiness, self.metrics, clock)
         self.endpoint = MetricsEndpoint(self.store, self.metrics)
         self.resources = [
-            resources.VMIS, resources.VMS, resources.SNAPSHOTS, resources.EVENTS, resources.BACKUPS,
+            resources.VMIS,
+            resources.VMS,
+            resources.SNAPSHOTS,
+            resources.EVENTS,
+            resources.BACKUPS,
         ]
         self.readiness.expect(r.name for r in self.resources)
         self.launcher_logs: LauncherLogs | None = None

@@ -32,9 +32,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every coroutine test gets the leaked-task guard."""
     for item in items:
         function = getattr(item, "function", None)
-        if function is not None and asyncio.iscoroutinefunction(function) and isinstance(item, pytest.Function):
-            if "no_leaked_tasks" not in item.fixturenames:
-                item.fixturenames.insert(0, "no_leaked_tasks")
+        coroutine = function is not None and asyncio.iscoroutinefunction(function)
+        if coroutine and isinstance(item, pytest.Function) and "no_leaked_tasks" not in item.fixturenames:
+            item.fixturenames.insert(0, "no_leaked_tasks")
 
 
 @pytest.fixture

@@ -56,8 +56,18 @@ def test_namespaces_are_deduplicated(tmp_path) -> None:
     token = tmp_path / "token"
     token.write_text("secret\n")
     settings = from_args(
-        parse("--namespace", "a", "--namespace", "b", "--namespace", "a", "--guest-report-listen", "127.0.0.1:0",
-              "--guest-report-token-file", str(token))
+        parse(
+            "--namespace",
+            "a",
+            "--namespace",
+            "b",
+            "--namespace",
+            "a",
+            "--guest-report-listen",
+            "127.0.0.1:0",
+            "--guest-report-token-file",
+            str(token),
+        )
     )
     assert settings.namespaces == ("a", "b")
     assert settings.guest_report_listen == Address("127.0.0.1", 0)

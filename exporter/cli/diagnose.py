@@ -96,8 +96,13 @@ def diagnosis(state: VmState, *, now: float, notes: list[str] | None = None) -> 
     snapshot = None
     if last is not None:
         snapshot = {
-            "name": last.snapshot, "phase": last.phase, "level": last.level, "consistency": last.consistency,
-            "reason": last.reason, "indications": last.indications, "time": _iso(last.timestamp),
+            "name": last.snapshot,
+            "phase": last.phase,
+            "level": last.level,
+            "consistency": last.consistency,
+            "reason": last.reason,
+            "indications": last.indications,
+            "time": _iso(last.timestamp),
         }
         if last.level < 2:
             why = f" ({last.reason})" if last.reason else ""
@@ -106,9 +111,14 @@ def diagnosis(state: VmState, *, now: float, notes: list[str] | None = None) -> 
     if state.last_freeze_error is not None:
         detail = state.last_freeze_error
         freeze_error = {
-            "reason": detail.reason, "cause": detail.cause, "hresult": detail.hresult or None,
-            "hresult_name": detail.hresult_name or None, "volume": detail.volume or None,
-            "mount_point": detail.mount_point or None, "source": detail.source, "time": _iso(detail.timestamp),
+            "reason": detail.reason,
+            "cause": detail.cause,
+            "hresult": detail.hresult or None,
+            "hresult_name": detail.hresult_name or None,
+            "volume": detail.volume or None,
+            "mount_point": detail.mount_point or None,
+            "source": detail.source,
+            "time": _iso(detail.timestamp),
         }
         consistent = state.last_consistent_snapshot_timestamp
         if consistent is None or detail.timestamp > consistent:
@@ -132,10 +142,12 @@ def diagnosis(state: VmState, *, now: float, notes: list[str] | None = None) -> 
 
 
 def render_text(report: dict[str, Any]) -> str:
-    lines = [f"VM {report['namespace']}/{report['name']}: {report['phase']}"
-             + (f" on {report['node']}" if report["node"] else "")
-             + (f", {report['guest_os']}" if report["guest_os"] else "")
-             + (f", guest agent {report['agent_version']}" if report["agent_version"] else "")]
+    lines = [
+        f"VM {report['namespace']}/{report['name']}: {report['phase']}"
+        + (f" on {report['node']}" if report["node"] else "")
+        + (f", {report['guest_os']}" if report["guest_os"] else "")
+        + (f", guest agent {report['agent_version']}" if report["agent_version"] else "")
+    ]
     lines.append("")
     lines.append("Checklist:")
     if not report["checks"]:

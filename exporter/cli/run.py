@@ -52,8 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     demo.add_argument("--demo", action="store_true", help="run against a simulated KubeVirt API on loopback")
     demo.add_argument("--demo-vms", type=int, default=None, metavar="N", help="simulated fleet size")
     demo.add_argument("--demo-seed", type=int, default=1, metavar="S")
-    demo.add_argument("--demo-report-interval", type=float, default=60.0, metavar="SECONDS",
-                      help="how often simulated guests send VSS reports")
+    demo.add_argument(
+        "--demo-report-interval",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how often simulated guests send VSS reports",
+    )
     demo.add_argument("--demo-time-speed", type=float, default=1.0, metavar="F", help="simulated seconds per second")
 
 
@@ -91,7 +96,9 @@ async def _demo_cluster(args: argparse.Namespace) -> AsyncIterator[tuple[Any, st
             kubeconfig = str(Path(directory) / "kubeconfig")
             simulator.write_kubeconfig(kubeconfig)
             structlog.get_logger().bind(component="demo").info(
-                "simulated_kubevirt_api", url=simulator.url, kubeconfig=kubeconfig,
+                "simulated_kubevirt_api",
+                url=simulator.url,
+                kubeconfig=kubeconfig,
                 note="SIMULATION: objects are generated, not read from a cluster",
             )
             yield simulator, kubeconfig
@@ -138,8 +145,7 @@ async def _simulated_guests(simulator: Any, exporter: Exporter, token: str, inte
     """The simulated Windows guests send their VSS reports to the exporter from their own addresses."""
     from exporter.simulator.guest_reporter import run_guest_reporters
 
-    while not exporter.readiness.ready:  # reports are attributed through VMIs, so wait for the first list
-        await asyncio.sleep(0.2)
+    await exporter.readiness.wait()  # reports are attributed through VMIs, so wait for the first list
     url = exporter.bound_urls["guest_reports"] + "/api/v1/guest-reports"
     guests = simulator.guest_targets()
     structlog.get_logger().bind(component="demo").info("simulated_guest_reports", url=url, guests=len(guests))

@@ -51,7 +51,10 @@ class KubeClient:
         params = [(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (query or {}).items()]
         try:
             method, url, headers, _body, _post = await self._api.param_serialize(
-                "GET", path, query_params=params, header_params={"Accept": "application/json"},
+                "GET",
+                path,
+                query_params=params,
+                header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"],
             )
             response = await self._api.call_api(method, url, header_params=headers, _request_timeout=timeout)

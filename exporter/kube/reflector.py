@@ -139,8 +139,12 @@ class Reflector:
         if isinstance(error, errors.TooManyRequests) and error.retry_after:
             delay = max(delay, error.retry_after)
         self._log.warning(
-            "reflector_error", namespace=namespace, error=str(error), reason=error.reason,
-            attempt=self.backoff.attempt, retry_in=round(delay, 2),
+            "reflector_error",
+            namespace=namespace,
+            error=str(error),
+            reason=error.reason,
+            attempt=self.backoff.attempt,
+            retry_in=round(delay, 2),
         )
         await self._sleep(delay)
 
@@ -177,7 +181,10 @@ class Reflector:
         self._known = {identity for identity in map(_identity, items) if identity is not None}
         self.metrics.objects.labels(self.resource.name).set(len(self._known))
         self._log.info(
-            "listed", namespace=namespace, objects=len(items), resource_version=resource_version,
+            "listed",
+            namespace=namespace,
+            objects=len(items),
+            resource_version=resource_version,
             seconds=round(self._clock() - started, 3),
         )
         return str(resource_version)

@@ -39,9 +39,7 @@ VMS = Resource("virtualmachines", "kubevirt.io", ("v1",), "VirtualMachine")
 SNAPSHOTS = Resource(
     "virtualmachinesnapshots", "snapshot.kubevirt.io", ("v1beta1", "v1alpha1"), "VirtualMachineSnapshot"
 )
-BACKUPS = Resource(
-    "virtualmachinebackups", "backup.kubevirt.io", ("v1alpha1",), "VirtualMachineBackup", optional=True
-)
+BACKUPS = Resource("virtualmachinebackups", "backup.kubevirt.io", ("v1alpha1",), "VirtualMachineBackup", optional=True)
 # Only the Events that carry freeze failures; KubeVirt emits FreezeError on the VMI.
 EVENTS = Resource(
     "events", "", ("v1",), "Event", field_selector="reason=FreezeError,involvedObject.kind=VirtualMachineInstance"

@@ -29,14 +29,14 @@ class SelfMetrics:
         self.vms = Gauge(PREFIX + "vms", "VMs exported by this instance.", registry=r)
         self.objects = Gauge(PREFIX + "objects", "Objects in each reflector's cache.", ["resource"], registry=r)
         self.synced = Gauge(
-            PREFIX + "synced", "1 once the reflector finished its first list; 0 while relisting.", ["resource"],
+            PREFIX + "synced",
+            "1 once the reflector finished its first list; 0 while relisting.",
+            ["resource"],
             registry=r,
         )
         self.lists = Counter(PREFIX + "lists", "List requests by result.", ["resource", "result"], registry=r)
         self.relists = Counter(PREFIX + "relists", "Relists by reason.", ["resource", "reason"], registry=r)
-        self.watch_events = Counter(
-            PREFIX + "watch_events", "Watch events received.", ["resource", "type"], registry=r
-        )
+        self.watch_events = Counter(PREFIX + "watch_events", "Watch events received.", ["resource", "type"], registry=r)
         self.watch_errors = Counter(
             PREFIX + "watch_errors", "Failed or broken watch requests.", ["resource", "reason"], registry=r
         )
@@ -58,15 +58,11 @@ class SelfMetrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
-        self.guest_reports = Counter(
-            PREFIX + "guest_reports", "Guest reports by outcome.", ["result"], registry=r
-        )
+        self.guest_reports = Counter(PREFIX + "guest_reports", "Guest reports by outcome.", ["result"], registry=r)
         self.launcher_log_lines = Counter(
             PREFIX + "launcher_log_lines", "Launcher log lines read, by result.", ["result"], registry=r
         )
-        self.launcher_log_streams = Gauge(
-            PREFIX + "launcher_log_streams", "Launcher log streams open.", registry=r
-        )
+        self.launcher_log_streams = Gauge(PREFIX + "launcher_log_streams", "Launcher log streams open.", registry=r)
         self.shard_ordinal = Gauge(PREFIX + "shard_ordinal", "This instance's shard.", registry=r)
         self.total_shards = Gauge(PREFIX + "total_shards", "Number of shards.", registry=r)
         self.render_seconds = Gauge(

@@ -53,8 +53,12 @@ def from_snapshot(facts: SnapshotFacts) -> FreezeObservation | None:
         return None
     at = facts.error_time if facts.error_time is not None else facts.created_at
     return FreezeObservation(
-        key=facts.key, at=at, text=facts.error_message[:MAX_TEXT], source=SNAPSHOT,
-        identity=f"snapshot/{facts.uid}/{at}", snapshot=facts.uid,
+        key=facts.key,
+        at=at,
+        text=facts.error_message[:MAX_TEXT],
+        source=SNAPSHOT,
+        identity=f"snapshot/{facts.uid}/{at}",
+        snapshot=facts.uid,
     )
 
 
@@ -96,7 +100,8 @@ def from_backup(raw: Any) -> FreezeObservation | None:
     if r.string(source, "kind", problems) not in ("", "VirtualMachine") or not vm:
         return None
     conditions = {
-        c.get("type"): c for c in r.sequence(r.mapping(raw, "status", problems), "conditions", problems)
+        c.get("type"): c
+        for c in r.sequence(r.mapping(raw, "status", problems), "conditions", problems)
         if isinstance(c, Mapping)
     }
     quiesced = conditions.get("Quiesced")

@@ -27,7 +27,7 @@ def build_app(
         ]
         rows = "".join(f'<li><a href="{html.escape(href)}">{html.escape(text)}</a></li>' for href, text in items)
         rows += "".join(
-            f'<li>{html.escape(text)}: <code>{html.escape(value)}</code></li>' for text, value in extra.items()
+            f"<li>{html.escape(text)}: <code>{html.escape(value)}</code></li>" for text, value in extra.items()
         )
         state = "ready" if readiness.ready else "waiting for first sync: " + ", ".join(readiness.pending)
         body = (

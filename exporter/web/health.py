@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -14,12 +15,19 @@ class Readiness:
 
     expected: set[str] = field(default_factory=set)
     synced: set[str] = field(default_factory=set)
+    _became_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def expect(self, resources: Iterable[str]) -> None:
         self.expected.update(resources)
 
     def mark_synced(self, resource: str) -> None:
         self.synced.add(resource)
+        if self.ready:
+            self._became_ready.set()
+
+    async def wait(self) -> None:
+        """Return once every expected resource has synced."""
+        await self._became_ready.wait()
 
     @property
     def pending(self) -> list[str]:

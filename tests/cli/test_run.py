@@ -11,8 +11,9 @@ def test_invalid_settings_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_unreachable_cluster_exits_1(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--kubeconfig", str(tmp_path / "missing"), "--listen", "127.0.0.1:0",
-                 "--log-format", "json"]) == 1
+    assert (
+        main(["run", "--kubeconfig", str(tmp_path / "missing"), "--listen", "127.0.0.1:0", "--log-format", "json"]) == 1
+    )
     assert "kubernetes_unavailable" in capsys.readouterr().err
 
 

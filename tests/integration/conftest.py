@@ -95,8 +95,13 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Runni
         kubeconfig = tmp_path / "kubeconfig"
         simulator.write_kubeconfig(kubeconfig)
         settings = replace(
-            Settings(listen=Address("127.0.0.1", 0), guestosinfo_interval=0.2, tick_interval=0.2,
-                     inactivity_timeout=5.0, watch_timeout_seconds=30),
+            Settings(
+                listen=Address("127.0.0.1", 0),
+                guestosinfo_interval=0.2,
+                tick_interval=0.2,
+                inactivity_timeout=5.0,
+                watch_timeout_seconds=30,
+            ),
             **overrides,
         )
         client = await KubeClient.connect(kubeconfig=str(kubeconfig))

@@ -23,9 +23,12 @@ def windows_vmi(name: str, address: str) -> dict:
 
 async def post(url: str, body: bytes, *, source: str, token: str = TOKEN) -> int:
     connector = aiohttp.TCPConnector(local_addr=(source, 0))
-    async with aiohttp.ClientSession(connector=connector) as session, session.post(
-        url, data=body, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    ) as response:
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.post(
+            url, data=body, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        ) as response,
+    ):
         return response.status
 
 

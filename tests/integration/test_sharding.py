@@ -33,9 +33,7 @@ async def test_every_vm_exported_by_exactly_one_shard(cluster, total: int) -> No
         seen = await exported(shards)
         assert set(seen) == expected
         assert set(seen.values()) == {1}
-        sizes = [
-            (await shard.scrape())[("kubevirt_vss_exporter_vms", ())] for shard in shards
-        ]
+        sizes = [(await shard.scrape())[("kubevirt_vss_exporter_vms", ())] for shard in shards]
         assert sum(sizes) == len(expected) and min(sizes) > 0
         for shard in shards:
             await cluster.stop_exporter(shard)

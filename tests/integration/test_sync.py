@@ -27,8 +27,10 @@ async def test_expired_watch_relists_without_losing_or_duplicating(cluster) -> N
     running.simulator.faults.expire_watches()
     running.simulator.store.upsert(VMIS, vmi("late"))
     samples = await running.wait_for(
-        lambda s: (value(s, "kubevirt_vss_exporter_relists_total", resource=VMIS, reason="expired") or 0) >= 1
-        and value(s, "kubevirt_vss_agent_connected", namespace="ns", name="late") == 1
+        lambda s: (
+            (value(s, "kubevirt_vss_exporter_relists_total", resource=VMIS, reason="expired") or 0) >= 1
+            and value(s, "kubevirt_vss_agent_connected", namespace="ns", name="late") == 1
+        )
     )
     names = [dict(labels)["name"] for name, labels in samples if name == "kubevirt_vss_vm_info"]
     assert sorted(names) == sorted({*(f"vm{i}" for i in range(20)), "late"})
@@ -81,9 +83,20 @@ async def test_guestosinfo_feeds_freeze_availability_and_counts_failures(cluster
     running.simulator.store.set_guest_info("ns", "win", kubevirt_object("guestosinfo-windows"))
     running.simulator.store.set_guest_info("ns", "nogent", None)
     samples = await running.wait_for(
-        lambda s: value(s, "kubevirt_vss_fsfreeze_available", namespace="ns", name="win") == 1
-        and (value(s, "kubevirt_vss_exporter_guestosinfo_requests_total", result="not_connected") or 0) >= 1
+        lambda s: (
+            value(s, "kubevirt_vss_fsfreeze_available", namespace="ns", name="win") == 1
+            and (value(s, "kubevirt_vss_exporter_guestosinfo_requests_total", result="not_connected") or 0) >= 1
+        )
     )
-    assert value(samples, "kubevirt_vss_volume_info", namespace="ns", name="win",
-                 volume="\\\\?\\Volume{2a1f8d64-0000-0000-0000-501f00000000}\\", mount_point="C:\\",
-                 filesystem="NTFS") == 1
+    assert (
+        value(
+            samples,
+            "kubevirt_vss_volume_info",
+            namespace="ns",
+            name="win",
+            volume="\\\\?\\Volume{2a1f8d64-0000-0000-0000-501f00000000}\\",
+            mount_point="C:\\",
+            filesystem="NTFS",
+        )
+        == 1
+    )

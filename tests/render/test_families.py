@@ -34,7 +34,9 @@ WINDOWS = VmState(
     checks=(("agent_connected", True), ("not_stuck_frozen", False)),
     snapshots=3,
     oldest_snapshot_timestamp=1699990000.0,
-    last_snapshot=SnapshotJudgement("snap-1", "Succeeded", 2, "filesystem", "writers_failed", "GuestAgent,Online", 1.7e9),
+    last_snapshot=SnapshotJudgement(
+        "snap-1", "Succeeded", 2, "filesystem", "writers_failed", "GuestAgent,Online", 1.7e9
+    ),
     last_consistent_snapshot_timestamp=1.7e9,
     writers_total=9,
     writers_failed=1,
@@ -51,8 +53,8 @@ WINDOWS = VmState(
 EXPECTED_LINES = {
     "kubevirt_vss_vm_info": 'kubevirt_vss_vm_info{namespace="default",name="win2019",node="node01",phase="Running",'
     'guest_os="mswindows",guest_os_version="Windows Server 2019 Standard",agent_version="100.0.0"} 1.0\n',
-    "kubevirt_vss_fs_frozen_since_timestamp_seconds": 'kubevirt_vss_fs_frozen_since_timestamp_seconds{namespace="default",'
-    'name="win2019"} 1.7000000005e+09\n',
+    "kubevirt_vss_fs_frozen_since_timestamp_seconds": "kubevirt_vss_fs_frozen_since_timestamp_seconds"
+    '{namespace="default",name="win2019"} 1.7000000005e+09\n',
     "kubevirt_vss_volume_info": 'kubevirt_vss_volume_info{namespace="default",name="win2019",'
     'volume="\\\\\\\\?\\\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\\\",mount_point="System Reserved",'
     'filesystem="NTFS"} 1.0\n',
@@ -138,11 +140,17 @@ def test_matches_a_naive_prometheus_client_collector() -> None:
 
     registry = CollectorRegistry()
     registry.register(Naive())
-    naive = {(s.name, tuple(sorted(s.labels.items())), s.value) for f in parse_text(generate_latest(registry).decode())
-             for s in f.samples}
+    naive = {
+        (s.name, tuple(sorted(s.labels.items())), s.value)
+        for f in parse_text(generate_latest(registry).decode())
+        for s in f.samples
+    }
     store = MetricsStore()
     for state in states:
         store.put(state.key, state)
-    ours = {(s.name, tuple(sorted(s.labels.items())), s.value) for f in parse_text(store.render(openmetrics=False).decode())
-            for s in f.samples}
+    ours = {
+        (s.name, tuple(sorted(s.labels.items())), s.value)
+        for f in parse_text(store.render(openmetrics=False).decode())
+        for s in f.samples
+    }
     assert ours == naive

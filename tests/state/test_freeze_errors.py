@@ -32,8 +32,14 @@ THAW_TIMEOUT = (
 VOLUMES = (GuestVolume("\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\", "System Reserved", "NTFS", 0, 0),)
 
 
-def observation(at: float, *, source: str = "snapshot", snapshot: str | None = "snap-1", text: str = ADD_VOLUME,
-                identity: str | None = None) -> FreezeObservation:
+def observation(
+    at: float,
+    *,
+    source: str = "snapshot",
+    snapshot: str | None = "snap-1",
+    text: str = ADD_VOLUME,
+    identity: str | None = None,
+) -> FreezeObservation:
     return FreezeObservation(KEY, at, text, source, identity or f"{source}/{at}", snapshot)
 
 
@@ -77,7 +83,7 @@ def test_different_reasons_are_different_episodes() -> None:
     ledger = FreezeErrorLedger(gap=600)
     ledger.add(observation(1000))
     ledger.add(observation(1001, text=THAW_TIMEOUT, snapshot="snap-1"))
-    counts, last, detail = ledger.summary(KEY, ())
+    counts, _last, detail = ledger.summary(KEY, ())
     assert [c[0] for c in counts] == ["add_volume_to_snapshot_set", "hold_writes_timeout"]
     assert detail is not None and detail.reason == "hold_writes_timeout"
 
@@ -106,9 +112,12 @@ def freeze_event(**overrides) -> dict:
     raw = {
         "metadata": {"namespace": "default", "name": "win2019.17f", "uid": "e1"},
         "involvedObject": {"kind": "VirtualMachineInstance", "name": "win2019", "namespace": "default"},
-        "reason": "FreezeError", "type": "Warning", "count": 7,
+        "reason": "FreezeError",
+        "type": "Warning",
+        "count": 7,
         "message": "Failed to freeze VMI: " + ADD_VOLUME,
-        "firstTimestamp": "2026-08-21T02:00:07Z", "lastTimestamp": "2026-08-21T02:00:37Z",
+        "firstTimestamp": "2026-08-21T02:00:07Z",
+        "lastTimestamp": "2026-08-21T02:00:37Z",
     }
     raw.update(overrides)
     return raw
@@ -124,11 +133,21 @@ def test_from_event() -> None:
 
 
 def test_from_log_line() -> None:
-    line = json.dumps({
-        "component": "virt-launcher", "kind": "", "level": "error", "msg": "Failed to freeze vmi",
-        "name": "win2019", "namespace": "default", "pos": "server.go:1", "reason": ADD_VOLUME,
-        "timestamp": "2026-08-21T02:00:07.123456Z", "uid": "u",
-    }, sort_keys=True)
+    line = json.dumps(
+        {
+            "component": "virt-launcher",
+            "kind": "",
+            "level": "error",
+            "msg": "Failed to freeze vmi",
+            "name": "win2019",
+            "namespace": "default",
+            "pos": "server.go:1",
+            "reason": ADD_VOLUME,
+            "timestamp": "2026-08-21T02:00:07.123456Z",
+            "uid": "u",
+        },
+        sort_keys=True,
+    )
     seen = from_log_line(line, KEY, stream="pod")
     assert seen is not None and seen.source == "launcher_log"
     assert from_log_line('{"msg":"Domain defined.","timestamp":"2026-08-21T02:00:07Z"}', KEY, stream="p") is None
@@ -140,12 +159,23 @@ def test_from_backup_with_quiesce_failed() -> None:
     raw = {
         "metadata": {"namespace": "default", "name": "b1", "uid": "b"},
         "spec": {"source": {"kind": "VirtualMachine", "name": "win2019"}},
-        "status": {"conditions": [
-            {"type": "Quiesced", "status": "False", "reason": "QuiesceFailed",
-             "message": "Guest filesystem quiesce failed", "lastTransitionTime": "2026-08-21T02:00:07Z"},
-            {"type": "Complete", "status": "True", "reason": "CompletedWithWarning",
-             "message": "Completed VirtualMachineBackup, warning: " + ADD_VOLUME},
-        ]},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Quiesced",
+                    "status": "False",
+                    "reason": "QuiesceFailed",
+                    "message": "Guest filesystem quiesce failed",
+                    "lastTransitionTime": "2026-08-21T02:00:07Z",
+                },
+                {
+                    "type": "Complete",
+                    "status": "True",
+                    "reason": "CompletedWithWarning",
+                    "message": "Completed VirtualMachineBackup, warning: " + ADD_VOLUME,
+                },
+            ]
+        },
     }
     seen = from_backup(raw)
     assert seen is not None and seen.text == ADD_VOLUME and seen.key == KEY

@@ -38,14 +38,20 @@ async def client():
     [
         ("", "", TEXT, False),
         ("text/plain", "gzip", TEXT, True),
-        ("application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", "", OPENMETRICS, False),
+        (
+            "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+            "",
+            OPENMETRICS,
+            False,
+        ),
         ("application/openmetrics-text;version=1.0.0", "gzip, deflate", OPENMETRICS, True),
         ("*/*", "identity", TEXT, False),
     ],
 )
 async def test_negotiation(client, accept: str, encoding: str, content_type: str, gzipped: bool) -> None:
-    response = await client.get("/metrics", headers={"Accept": accept, "Accept-Encoding": encoding},
-                                auto_decompress=False)
+    response = await client.get(
+        "/metrics", headers={"Accept": accept, "Accept-Encoding": encoding}, auto_decompress=False
+    )
     assert response.status == 200
     assert response.headers["Content-Type"] == content_type
     raw = await response.read()
