@@ -90,7 +90,8 @@ async def _demo_cluster(args: argparse.Namespace) -> AsyncIterator[tuple[Any, st
     """Start the simulated KubeVirt API; yield it and the path of a kubeconfig for it."""
     from exporter.simulator import Simulator, SimulatorConfig
 
-    config = SimulatorConfig(vms=args.demo_vms, seed=args.demo_seed, time_speed=args.demo_time_speed)
+    # TLS, so that kubectl can use the written kubeconfig too (it sends a token only over TLS).
+    config = SimulatorConfig(vms=args.demo_vms, seed=args.demo_seed, time_speed=args.demo_time_speed, tls=True)
     with tempfile.TemporaryDirectory(prefix="kubevirt-vss-demo-") as directory:
         async with Simulator(config) as simulator:
             kubeconfig = str(Path(directory) / "kubeconfig")

@@ -65,7 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fleet size; the scenarios repeat round-robin (default: one VM per scenario)")
     parser.add_argument("--seed", type=int, default=1, help="seed for the fleet and the token (default 1)")
     parser.add_argument("--write-kubeconfig", type=Path, metavar="PATH", help="write a kubeconfig for the server")
-    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a self-signed CA put in the kubeconfig")
+    # HTTPS by default: kubectl sends a kubeconfig token only over TLS, and it is the path real clusters use.
+    parser.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True,
+                        help="serve HTTPS with a self-signed CA put in the kubeconfig (default: on)")
     parser.add_argument("--kubevirt-version", type=_version, default="1.8.0", metavar="X.Y.Z",
                         help="KubeVirt release whose behaviour to simulate (default 1.8.0)")
     parser.add_argument("--time-speed", type=_positive(float), default=1.0, metavar="F",
@@ -118,8 +120,17 @@ async def _every(seconds: float, action: Callable[[], None]) -> None:
         action()
 
 
-async def serve(config: SimulatorConfig, options: ServeOptions, *, stop: asyncio.Event | None = None) -> int:
-    """Run the simulator until ``stop`` is set (by default, until SIGINT or SIGTERM); return 0."""
+async def serve(
+    config: SimulatorConfig,
+    options: ServeOptions,
+    *,
+    stop: asyncio.Event | None = None,
+    on_started: Callable[[Simulator], None] | None = None,
+) -> int:
+    """Run the simulator until ``stop`` is set (by default, until SIGINT or SIGTERM); return 0.
+
+    ``on_started`` is called once the server listens and the kubeconfig is written.
+    """
     log = structlog.get_logger().bind(component="simulator")
     loop = asyncio.get_running_loop()
     signals: list[signal.Signals] = []
@@ -138,14 +149,17 @@ async def serve(config: SimulatorConfig, options: ServeOptions, *, stop: asyncio
         await sim.start()
         if options.kubeconfig is not None:
             sim.write_kubeconfig(options.kubeconfig)
-            log.info("kubeconfig_written", path=str(options.kubeconfig), context="kubevirt-vss-simulator",
-                     kubectl_needs_tls=not config.tls)
+            log.info("kubeconfig_written", path=str(options.kubeconfig), context="kubevirt-vss-simulator")
+            if not config.tls:
+                log.info("kubectl_needs_tls", reason="kubectl sends credentials only over TLS; drop --no-tls")
         if options.expire_watches_every:
             tasks.append(asyncio.create_task(_every(options.expire_watches_every, sim.faults.expire_watches),
                                              name="simulate-expire-watches"))
         if options.drop_streams_every:
             tasks.append(asyncio.create_task(_every(options.drop_streams_every, sim.faults.drop_streams),
                                              name="simulate-drop-streams"))
+        if on_started is not None:
+            on_started(sim)
         await stop.wait()
     finally:
         for task in tasks:

@@ -1,7 +1,6 @@
-"""HTTP handlers of the simulated API: get, list with paging, watch, guest-agent subresources, pod logs.
+"""HTTP handlers of the simulated API for resources: get, list with paging, and watch.
 
-Failures answer with a ``Status`` object as kube-apiserver does, except the guest-agent subresources,
-which answer 500 with plain text as virt-api does (reference/kubevirt.md §2).
+Failures answer with a ``Status`` object, as kube-apiserver does.
 """
 
 from __future__ import annotations
@@ -15,17 +14,14 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.simulator.clock import parse_rfc3339, rfc3339_nano
+from exporter.simulator import tables
 from exporter.simulator.discovery import Served
-from exporter.simulator.faults import Faults
-from exporter.simulator.history import RESOURCE_TYPES, Entry, Expired, ObjectStore, StreamEnd, Watcher, encode
+from exporter.simulator.history import ObjectStore
+from exporter.simulator.resources import RESOURCE_TYPES, Entry, Expired, encode
 from exporter.simulator.selectors import SelectorError, combine, parse_field_selector, parse_label_selector
+from exporter.simulator.streams import StreamEnd, Watcher
 
 _WRITE_BATCH = 500
-_GUEST_HANDLER_TIMEOUT = (
-    'Get "https://192.0.2.10:8186/v1/namespaces/{ns}/virtualmachineinstances/{name}/{sub}": '
-    "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
-)
 EXPIRED_CONTINUE = (
     "The provided continue parameter is too old to display a consistent list result. You can start a new "
     "list without the continue parameter, or use the continue token in this response to retrieve the "
@@ -45,7 +41,7 @@ def status_response(code: int, reason: str, message: str, **metadata: Any) -> we
                         content_type="application/json")
 
 
-def _truthy(value: str | None) -> bool:
+def truthy(value: str | None) -> bool:
     return value in ("true", "1", "True")
 
 
@@ -65,19 +61,17 @@ def decode_continue(token: str) -> tuple[int, tuple[str, str]]:
 
 
 class ApiHandlers:
-    """Request handlers bound to one store; ``served`` maps (group, version, plural) to a resource."""
+    """Resource handlers bound to one store; ``served`` maps (group, version, plural) to a resource."""
 
     def __init__(
         self,
         *,
         store: ObjectStore,
-        faults: Faults,
         served: dict[tuple[str, str, str], Served],
         bookmark_interval: float,
         watch_timeout: float,
     ) -> None:
         self._store = store
-        self._faults = faults
         self._served = served
         self._bookmark_interval = bookmark_interval
         self._watch_timeout = watch_timeout
@@ -107,6 +101,9 @@ class ApiHandlers:
             body = status_object(404, "NotFound", f'{served.plural}{group} "{name}" not found')
             body["details"] = {"name": name, "group": served.group, "kind": served.plural}
             return web.Response(status=404, body=encode(body), content_type="application/json")
+        if tables.wants_table(request.headers.get("Accept", "")):
+            body = tables.table(served.plural, [entry.obj], now=self._store.now(), metadata={})
+            return web.Response(body=encode(body), content_type="application/json")
         return web.Response(body=entry.json(self._override(served)), content_type="application/json")
 
     async def collection(self, request: web.Request) -> web.StreamResponse:
@@ -118,11 +115,14 @@ class ApiHandlers:
                             parse_field_selector(query.get("fieldSelector", "")))
         except SelectorError as exc:
             return status_response(400, "BadRequest", str(exc))
-        if _truthy(query.get("watch")):
-            return await self._watch(request, served, namespace, match)
-        return self._list(served, namespace, match, query)
+        as_table = tables.wants_table(request.headers.get("Accept", ""))
+        if truthy(query.get("watch")):
+            return await self._watch(request, served, namespace, match, as_table=as_table)
+        return self._list(served, namespace, match, query, as_table=as_table)
 
-    def _list(self, served: Served, namespace: str | None, match: Any, query: Any) -> web.Response:
+    def _list(
+        self, served: Served, namespace: str | None, match: Any, query: Any, *, as_table: bool
+    ) -> web.Response:
         store = self._store
         limit: int | None = None
         if query.get("limit"):
@@ -158,6 +158,9 @@ class ApiHandlers:
             meta["continue"] = encode_continue(list_rv, last)
             if remaining is not None:
                 meta["remainingItemCount"] = remaining
+        if as_table:
+            body = tables.table(served.plural, [e.obj for e in entries], now=store.now(), metadata=meta)
+            return web.Response(body=encode(body), content_type="application/json")
         override = self._override(served)
         head = encode({"apiVersion": served.api_version, "kind": f"{served.kind}List", "metadata": meta})
         body = b"".join((head[:-1], b',"items":[', b",".join(e.json(override) for e in entries), b"]}"))
@@ -177,16 +180,16 @@ class ApiHandlers:
         return encode({"type": "ERROR", "object": status_object(code, reason, message)}) + b"\n"
 
     async def _watch(self, request: web.Request, served: Served, namespace: str | None,
-                     match: Any) -> web.StreamResponse:
+                     match: Any, *, as_table: bool) -> web.StreamResponse:
         query = request.query
         rv_text = query.get("resourceVersion", "")
-        initial_events = _truthy(query.get("sendInitialEvents"))
+        initial_events = truthy(query.get("sendInitialEvents"))
         try:
             since = None if rv_text in ("", "0") or initial_events else int(rv_text)
             timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else self._watch_timeout
         except ValueError:
             return status_response(400, "BadRequest", "invalid resourceVersion or timeoutSeconds")
-        bookmarks = _truthy(query.get("allowWatchBookmarks"))
+        bookmarks = truthy(query.get("allowWatchBookmarks"))
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         await response.prepare(request)
@@ -197,8 +200,8 @@ class ApiHandlers:
             await response.write_eof()
             return response
         try:
-            await self._serve_watch(request, response, served, watcher, backlog, since=since,
-                                    timeout=timeout, bookmarks=bookmarks, initial_events=initial_events)
+            await self._serve_watch(request, response, served, watcher, backlog, since=since, timeout=timeout,
+                                    bookmarks=bookmarks, initial_events=initial_events, as_table=as_table)
         except ConnectionError:
             pass
         finally:
@@ -207,7 +210,7 @@ class ApiHandlers:
 
     async def _serve_watch(self, request: web.Request, response: web.StreamResponse, served: Served,
                            watcher: Watcher, backlog: list[tuple[str, Entry]], *, since: int | None,
-                           timeout: float, bookmarks: bool, initial_events: bool) -> None:
+                           timeout: float, bookmarks: bool, initial_events: bool, as_table: bool) -> None:
         loop = asyncio.get_running_loop()
         override = self._override(served)
         last_rv = since if since is not None else self._store.resource_version
@@ -216,7 +219,11 @@ class ApiHandlers:
             nonlocal last_rv
             out = []
             for kind, entry in items:
-                out.append(b'{"type":"' + kind.encode() + b'","object":' + entry.json(override) + b"}\n")
+                if as_table:
+                    body = tables.table(served.plural, [entry.obj], now=self._store.now(), metadata={})
+                    out.append(encode({"type": kind, "object": body}) + b"\n")
+                else:
+                    out.append(b'{"type":"' + kind.encode() + b'","object":' + entry.json(override) + b"}\n")
                 with contextlib.suppress(KeyError, TypeError, ValueError):
                     last_rv = max(last_rv, int(entry.obj["metadata"]["resourceVersion"]))
             return out
@@ -250,107 +257,3 @@ class ApiHandlers:
             if end is not None or now >= deadline:
                 await response.write_eof()
                 return
-
-    # --- guest agent --------------------------------------------------------------------------
-
-    async def guest_agent(self, request: web.Request) -> web.StreamResponse:
-        namespace = request.match_info["namespace"]
-        name = request.match_info["name"]
-        sub = request.match_info["sub"]
-        if sub not in ("guestosinfo", "userlist", "filesystemlist"):
-            raise web.HTTPNotFound()
-        if self._faults.guestosinfo_delay > 0:
-            await asyncio.sleep(self._faults.guestosinfo_delay)
-        entry = self._store.entry("virtualmachineinstances", namespace, name)
-        if entry is None:
-            return web.Response(status=500, text=f'virtualmachineinstance.kubevirt.io "{name}" not found')
-        status = entry.obj.get("status")
-        if not isinstance(status, dict) or status.get("phase") != "Running":
-            return web.Response(status=500, text=(
-                f'Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "{name}": VMI is not running'))
-        if self._faults.guestosinfo_fails():
-            return web.Response(status=500, text=_GUEST_HANDLER_TIMEOUT.format(ns=namespace, name=name, sub=sub))
-        info = self._store.guest_info(namespace, name)
-        if info is None:
-            return web.Response(status=500, text=(
-                f'Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "{name}": '
-                "VMI does not have guest agent connected"))
-        if sub == "userlist":
-            body: Any = {"metadata": {}, "items": info.get("userList") or []}
-        elif sub == "filesystemlist":
-            body = {"metadata": {}, "items": (info.get("fsInfo") or {}).get("disks") or []}
-        else:
-            body = info
-        return web.Response(body=encode(body), content_type="application/json")
-
-    # --- pod logs -----------------------------------------------------------------------------
-
-    async def pod_log(self, request: web.Request) -> web.StreamResponse:
-        namespace, name = request.match_info["namespace"], request.match_info["name"]
-        query = request.query
-        pod = self._store.entry("pods", namespace, name)
-        if pod is None:
-            return status_response(404, "NotFound", f'pods "{name}" not found')
-        spec = pod.obj.get("spec")
-        containers = [c.get("name") for c in (spec.get("containers") or [])] if isinstance(spec, dict) else []
-        container = query.get("container") or "compute"
-        if containers and container not in containers:
-            return status_response(400, "BadRequest", f"container {container} is not valid for pod {name}")
-        if _truthy(query.get("previous")):
-            return status_response(400, "BadRequest",
-                                   f'previous terminated container "{container}" in pod "{name}" not found')
-        try:
-            cutoff = None
-            if query.get("sinceSeconds"):
-                cutoff = self._store.now() - int(query["sinceSeconds"])
-            elif query.get("sinceTime"):
-                cutoff = parse_rfc3339(query["sinceTime"])
-            tail = int(query["tailLines"]) if query.get("tailLines") else None
-            limit_bytes = int(query["limitBytes"]) if query.get("limitBytes") else None
-        except ValueError:
-            return status_response(400, "BadRequest", "invalid sinceSeconds, sinceTime, tailLines or limitBytes")
-        stamps = _truthy(query.get("timestamps"))
-        follow = _truthy(query.get("follow"))
-        follower = self._store.follow_log(namespace, name) if follow else None
-        lines = self._store.log_lines(namespace, name)
-        if cutoff is not None:
-            lines = [item for item in lines if item[0] >= cutoff]
-        if tail is not None:
-            lines = lines[-tail:] if tail > 0 else []
-
-        def render(items: list[tuple[float, str]]) -> bytes:
-            if stamps:
-                return "".join(f"{rfc3339_nano(t)} {text}\n" for t, text in items).encode()
-            return "".join(f"{text}\n" for _, text in items).encode()
-
-        first = render(lines)
-        if limit_bytes is not None:
-            first = first[:limit_bytes]
-        if follower is None:
-            return web.Response(body=first, content_type="text/plain", charset="utf-8")
-        response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
-        response.enable_chunked_encoding()
-        try:
-            await response.prepare(request)
-            await response.write(first)
-            sent = len(first)
-            while limit_bytes is None or sent < limit_bytes:
-                await follower.wait(None)
-                chunk = render(follower.drain())
-                if follower.end is StreamEnd.DROPPED:
-                    if request.transport is not None:
-                        request.transport.abort()
-                    return response
-                if limit_bytes is not None:
-                    chunk = chunk[: limit_bytes - sent]
-                if chunk:
-                    await response.write(chunk)
-                    sent += len(chunk)
-                if follower.end is not None:
-                    break
-            await response.write_eof()
-        except ConnectionError:
-            pass
-        finally:
-            self._store.release(follower)
-        return response

@@ -6,8 +6,9 @@ import random
 from typing import Any
 
 from exporter.simulator.clock import rfc3339
-from exporter.simulator.history import ObjectStore, StreamEnd
+from exporter.simulator.history import ObjectStore
 from exporter.simulator.objects import SIMULATED
+from exporter.simulator.streams import StreamEnd
 
 MALFORMED_NAMESPACE = "sim-malformed"
 

@@ -9,176 +9,20 @@ list and watch that serves it. Guest-agent info and launcher logs live here too.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
-import enum
-import json
 import random
-import uuid
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from exporter.simulator.clock import rfc3339
+from exporter.simulator.resources import RESOURCE_TYPES, Change, Entry, Expired, ResourceType, random_uuid
+from exporter.simulator.streams import LogFollower, Stream, StreamEnd, Watcher
 
 Key = tuple[str, str]
 Predicate = Callable[[dict[str, Any]], bool]
 GuestInfoSource = Callable[[str, str], dict[str, Any] | None]
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceType:
-    """A served resource: plural name, stored apiVersion and kind, and whether it is namespaced."""
-
-    plural: str
-    api_version: str
-    kind: str
-    namespaced: bool = True
-
-
-RESOURCE_TYPES: dict[str, ResourceType] = {
-    t.plural: t
-    for t in (
-        ResourceType("virtualmachineinstances", "kubevirt.io/v1", "VirtualMachineInstance"),
-        ResourceType("virtualmachines", "kubevirt.io/v1", "VirtualMachine"),
-        ResourceType("virtualmachinesnapshots", "snapshot.kubevirt.io/v1beta1", "VirtualMachineSnapshot"),
-        ResourceType("virtualmachinebackups", "backup.kubevirt.io/v1alpha1", "VirtualMachineBackup"),
-        ResourceType("events", "v1", "Event"),
-        ResourceType("pods", "v1", "Pod"),
-        ResourceType("namespaces", "v1", "Namespace", namespaced=False),
-    )
-}
-
-
-class Expired(Exception):
-    """The requested resourceVersion is older than the history still kept."""
-
-    def __init__(self, requested: int, oldest: int) -> None:
-        super().__init__(f"too old resource version: {requested} ({oldest})")
-        self.requested = requested
-        self.oldest = oldest
-
-
-def encode(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-class Entry:
-    """One stored version of an object and its JSON, encoded on first use."""
-
-    __slots__ = ("_alternate", "_json", "obj")
-
-    def __init__(self, obj: dict[str, Any]) -> None:
-        self.obj = obj
-        self._json: bytes | None = None
-        self._alternate: tuple[str, bytes] | None = None
-
-    def json(self, api_version: str | None = None) -> bytes:
-        """The object's JSON; with ``api_version``, the same object served under that version."""
-        if api_version is None or api_version == self.obj.get("apiVersion"):
-            if self._json is None:
-                self._json = encode(self.obj)
-            return self._json
-        if self._alternate is None or self._alternate[0] != api_version:
-            self._alternate = (api_version, encode({**self.obj, "apiVersion": api_version}))
-        return self._alternate[1]
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    rv: int
-    type: str  # ADDED | MODIFIED | DELETED
-    entry: Entry
-    prev: Entry | None
-
-
-class StreamEnd(enum.Enum):
-    """How an open stream ends."""
-
-    CLOSED = "closed"  # finish the response cleanly
-    DROPPED = "dropped"  # abort the connection with no final chunk
-    EXPIRED = "expired"  # send an ERROR 410 event, then finish
-    OVERFLOW = "overflow"  # the client fell too far behind; finish cleanly
-
-
-class Stream:
-    """An open long-running response: the store pushes items, the HTTP handler drains them."""
-
-    def __init__(self, limit: int) -> None:
-        self._items: deque[Any] = deque()
-        self._limit = limit
-        self._wakeup = asyncio.Event()
-        self.end: StreamEnd | None = None
-
-    def push(self, item: Any) -> None:
-        if self.end is not None:
-            return
-        if len(self._items) >= self._limit:
-            self.finish(StreamEnd.OVERFLOW)
-            return
-        self._items.append(item)
-        self._wakeup.set()
-
-    def finish(self, how: StreamEnd) -> None:
-        """End the stream once; later calls keep the first reason."""
-        if self.end is None:
-            self.end = how
-            self._wakeup.set()
-
-    def drain(self) -> list[Any]:
-        items = list(self._items)
-        self._items.clear()
-        return items
-
-    async def wait(self, timeout: float | None) -> None:
-        """Return when items are pending, the stream ended, or ``timeout`` seconds passed."""
-        if self._items or self.end is not None:
-            return
-        self._wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
-
-
-class Watcher(Stream):
-    """One open watch of a resource, optionally limited to a namespace and a selector."""
-
-    def __init__(self, *, resource: str, namespace: str | None, match: Predicate | None, limit: int) -> None:
-        super().__init__(limit)
-        self.resource = resource
-        self.namespace = namespace
-        self.match = match
-
-    def offer(self, change: Change) -> None:
-        """Queue ``(type, entry)`` for a change, translated for the selector as the API server does."""
-        obj = change.entry.obj
-        if self.namespace is not None and _namespace(obj) != self.namespace:
-            return
-        if self.match is None:
-            self.push((change.type, change.entry))
-            return
-        matches = self.match(obj)
-        if change.type == "DELETED":
-            if matches:
-                self.push(("DELETED", change.entry))
-            return
-        matched = change.prev is not None and self.match(change.prev.obj)
-        if matches:
-            self.push(("MODIFIED" if matched else "ADDED", change.entry))
-        elif matched:
-            self.push(("DELETED", change.entry))
-
-
-class LogFollower(Stream):
-    """One ``follow=true`` log request; items are ``(simulated time, line)``."""
-
-
-def _namespace(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata")
-    return str(meta.get("namespace") or "") if isinstance(meta, dict) else ""
-
 
 class _Table:
     __slots__ = ("_keys", "compacted", "history", "objects", "type", "watchers")
@@ -235,7 +79,7 @@ class ObjectStore:
         return self._clock()
 
     def new_uid(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        return random_uuid(self._rng)
 
     def _table(self, resource: str) -> _Table:
         try:

@@ -63,7 +63,7 @@ def write_kubeconfig(path: str | os.PathLike[str], *, server: str, token: str, c
 
 @dataclass(frozen=True, slots=True)
 class TlsMaterial:
-    """A CA certificate and a server certificate for 127.0.0.1 and localhost, all PEM."""
+    """A CA certificate and a server certificate for 127.0.0.1, ::1 and localhost, all PEM."""
 
     ca_pem: bytes
     cert_pem: bytes
@@ -89,7 +89,7 @@ def _derived_key(seed: int, purpose: bytes) -> Any:
 
 
 def generate_tls(seed: int, *, valid_days: int = 365) -> TlsMaterial:
-    """A self-signed CA and a server certificate (SAN IP 127.0.0.1, DNS localhost), keys from ``seed``."""
+    """A self-signed CA and a server certificate (SAN IP 127.0.0.1 and ::1, DNS localhost), keys from ``seed``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -127,7 +127,8 @@ def generate_tls(seed: int, *, valid_days: int = 365) -> TlsMaterial:
         .not_valid_after(end)
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1")),
+                 x509.DNSName("localhost")]
             ),
             critical=False,
         )

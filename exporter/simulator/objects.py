@@ -1,15 +1,14 @@
-"""Factories for the API objects of one simulated VM, shaped like fixtures/kubevirt/ and reference §1–§4.
+"""Factories for the VM, VMI and launcher pod of one simulated VM, shaped like fixtures/kubevirt/ and reference §1.
 
 Every object carries the annotation ``kubevirt-vss-exporter/simulated: "true"``.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from exporter.simulator.clock import go_duration, rfc3339, rfc3339_micro
+from exporter.simulator.clock import rfc3339
 from exporter.simulator.guests import GuestOs, Volume
 from exporter.simulator.versions import KubeVirtVersion
 
@@ -20,27 +19,6 @@ Agent = Literal["connected", "disconnected", "none", "unsupported"]
 Power = Literal["running", "paused", "stopped"]
 
 UNSUPPORTED_REASON = "This guest agent doesn't support required basic commands"
-
-INDICATION_MESSAGES = {
-    "Online": "Snapshot taken while the VM was running. Consistency depends on guest-agent quiescing.",
-    "GuestAgent": "Guest agent was active and attempted to quiesce the filesystem for application consistency.",
-    "NoGuestAgent": (
-        "Guest agent was not available. Snapshot is crash-consistent and may not be application-consistent."
-    ),
-    "QuiesceTimeout": (
-        "Guest agent quiesced the filesystem, but the freeze window timed out before completion. "
-        "Snapshot is crash-consistent and may not be application-consistent."
-    ),
-    "QuiesceFailed": (
-        "Guest agent failed to quiesce the filesystem. "
-        "Snapshot is crash-consistent and may not be application-consistent."
-    ),
-    "Paused": (
-        "Snapshot taken while the VM was paused. "
-        "Snapshot is crash-consistent and may not be application-consistent."
-    ),
-}
-
 
 @dataclass(frozen=True, slots=True)
 class VmIdentity:
@@ -106,7 +84,7 @@ def vmi_spec(vm: VmIdentity) -> dict[str, Any]:
     }
 
 
-def _vmi_conditions(vm: VmIdentity, version: KubeVirtVersion) -> list[dict[str, Any]]:
+def _vmi_conditions(vm: VmIdentity) -> list[dict[str, Any]]:
     started = rfc3339(vm.created + 30)
     conditions: list[dict[str, Any]] = [
         {"lastProbeTime": None, "lastTransitionTime": started, "status": "True", "type": "Ready"},
@@ -157,7 +135,7 @@ def vmi_object(
         interface["interfaceName"] = "Ethernet" if vm.guest.windows else "eth0"
     status: dict[str, Any] = {
         "activePods": {vm.pod_uid: vm.node},
-        "conditions": _vmi_conditions(vm, version),
+        "conditions": _vmi_conditions(vm),
         "currentCPUTopology": {"cores": 2, "sockets": 1, "threads": 1},
         "guestOSInfo": vm.guest.os_info() if with_agent else {},
         "interfaces": [interface],
@@ -214,7 +192,7 @@ def vm_object(
     """The VirtualMachine; a stopped one has runStrategy Halted and no VMI."""
     status: dict[str, Any]
     if vm.running:
-        conditions = [c for c in _vmi_conditions(vm, version) if c["type"] != "LiveMigratable"]
+        conditions = [c for c in _vmi_conditions(vm) if c["type"] != "LiveMigratable"]
         status = {
             "conditions": conditions,
             "created": True,
@@ -326,135 +304,3 @@ def launcher_pod(vm: VmIdentity, *, version: KubeVirtVersion) -> dict[str, Any]:
             "startTime": rfc3339(vm.created),
         },
     }
-
-
-@dataclass(slots=True)
-class SnapshotState:
-    """The controller-side progress of one VirtualMachineSnapshot; rendered by ``snapshot_object``."""
-
-    namespace: str
-    name: str
-    uid: str
-    vm_name: str
-    vm_uid: str
-    created: float
-    deadline: float
-    phase: str = "InProgress"
-    indications: list[str] | None = None
-    error: tuple[float, str] | None = None
-    creation_time: float | None = None
-    # condition type -> (status, reason, lastTransitionTime)
-    conditions: dict[str, tuple[str, str, float]] = field(default_factory=dict)
-
-    def set_condition(self, kind: str, status: str, reason: str, at: float) -> None:
-        current = self.conditions.get(kind)
-        if current is None or current[:2] != (status, reason):
-            self.conditions[kind] = (status, reason, at)
-
-
-def snapshot_object(snap: SnapshotState, *, version: KubeVirtVersion) -> dict[str, Any]:
-    """The VirtualMachineSnapshot (v1beta1 shape; v1alpha1 differs only in apiVersion)."""
-    status: dict[str, Any] = {
-        "conditions": [
-            {"lastProbeTime": None, "lastTransitionTime": rfc3339(at), "reason": reason, "status": status,
-             "type": kind}
-            for kind, (status, reason, at) in snap.conditions.items()
-        ],
-    }
-    if snap.creation_time is not None:
-        status["creationTime"] = rfc3339(snap.creation_time)
-    if snap.error is not None:
-        status["error"] = {"message": snap.error[1], "time": rfc3339(snap.error[0])}
-    if snap.indications is not None:
-        status["indications"] = list(snap.indications)
-    status["phase"] = snap.phase
-    status["readyToUse"] = snap.phase == "Succeeded"
-    if snap.phase == "Succeeded":
-        status["snapshotVolumes"] = {"includedVolumes": ["rootdisk"]}
-    if snap.indications is not None and version.source_indications:
-        status["sourceIndications"] = [
-            {"indication": i, "message": INDICATION_MESSAGES.get(i, "Unknown indication")}
-            for i in snap.indications
-        ]
-    status["sourceUID"] = snap.vm_uid
-    status["virtualMachineSnapshotContentName"] = f"vmsnapshot-content-{snap.uid}"
-    return {
-        "apiVersion": "snapshot.kubevirt.io/v1beta1",
-        "kind": "VirtualMachineSnapshot",
-        "metadata": {
-            "annotations": {SIMULATED: "true"},
-            "creationTimestamp": rfc3339(snap.created),
-            "finalizers": ["snapshot.kubevirt.io/vmsnapshot-protection"],
-            "generation": 1,
-            "name": snap.name,
-            "namespace": snap.namespace,
-            "uid": snap.uid,
-        },
-        "spec": {
-            "failureDeadline": go_duration(snap.deadline),
-            "source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": snap.vm_name},
-        },
-        "status": status,
-    }
-
-
-@dataclass(slots=True)
-class EventState:
-    """One aggregated Event: repeats raise ``count`` and move ``last``."""
-
-    name: str
-    uid: str
-    reason: str
-    message: str
-    first: float
-    last: float
-    count: int = 1
-
-
-def warning_event(vm: VmIdentity, event: EventState) -> dict[str, Any]:
-    """A Warning Event from virt-handler about the VMI (such as FreezeError)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "count": event.count,
-        "eventTime": None,
-        "firstTimestamp": rfc3339(event.first),
-        "involvedObject": {
-            "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance", "name": vm.name,
-            "namespace": vm.namespace, "uid": vm.vmi_uid,
-        },
-        "lastTimestamp": rfc3339(event.last),
-        "message": event.message,
-        "metadata": {
-            "annotations": {SIMULATED: "true"},
-            "creationTimestamp": rfc3339(event.first),
-            "name": event.name,
-            "namespace": vm.namespace,
-            "uid": event.uid,
-        },
-        "reason": event.reason,
-        "reportingComponent": "",
-        "reportingInstance": "",
-        "source": {"component": "virt-handler", "host": vm.node},
-        "type": "Warning",
-    }
-
-
-def launcher_log_line(
-    vm: VmIdentity, *, at: float, level: str, msg: str, pos: str, reason: str | None = None,
-    with_object: bool = True,
-) -> str:
-    """One virt-launcher JSON log line: go-kit's JSON logger, keys sorted."""
-    fields = ['"component":"virt-launcher"']
-    if with_object:
-        fields.append('"kind":""')
-    fields.append(f'"level":{json.dumps(level)},"msg":{json.dumps(msg)}')
-    if with_object:
-        fields.append(f'"name":{json.dumps(vm.name)},"namespace":{json.dumps(vm.namespace)}')
-    fields.append(f'"pos":{json.dumps(pos)}')
-    if reason is not None:
-        fields.append(f'"reason":{json.dumps(reason)}')
-    fields.append(f'"timestamp":"{rfc3339_micro(at)}"')
-    if with_object:
-        fields.append(f'"uid":"{vm.vmi_uid}"')
-    return "{" + ",".join(fields) + "}"

@@ -24,8 +24,11 @@ from exporter.simulator.api import ApiHandlers, status_response
 from exporter.simulator.clock import SimClock
 from exporter.simulator.faults import Faults
 from exporter.simulator.fleet import Fleet, GuestTarget
-from exporter.simulator.history import ObjectStore, StreamEnd, encode
+from exporter.simulator.history import ObjectStore
 from exporter.simulator.kubeconfig import TlsMaterial, derive_token, generate_tls, write_kubeconfig
+from exporter.simulator.resources import encode
+from exporter.simulator.streams import StreamEnd
+from exporter.simulator.subresources import SubresourceHandlers
 from exporter.simulator.versions import KubeVirtVersion
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -63,9 +66,10 @@ def build_app(
     """The aiohttp application serving discovery, resources, subresources and logs behind a bearer token."""
     served = discovery.served_resources(version)
     handlers = ApiHandlers(
-        store=store, faults=faults, served={(s.group, s.version, s.plural): s for s in served},
+        store=store, served={(s.group, s.version, s.plural): s for s in served},
         bookmark_interval=bookmark_interval, watch_timeout=watch_timeout,
     )
+    subresources = SubresourceHandlers(store=store, faults=faults)
     expected = f"Bearer {token}".encode()
 
     @web.middleware
@@ -112,10 +116,10 @@ def build_app(
     app.router.add_get("/api", core_versions)
     app.router.add_get("/apis", group_list)
     app.router.add_get(f"/apis/{sub}/v1/version", kubevirt_version)
-    app.router.add_get(f"/apis/{sub}/{{version}}/namespaces/{{namespace}}/virtualmachineinstances/{{name}}/{{sub}}",
-                       handlers.guest_agent)
+    guest_path = "/namespaces/{namespace}/virtualmachineinstances/{name}/{sub}"
+    app.router.add_get(f"/apis/{sub}/{{version:v1|v1alpha3}}{guest_path}", subresources.guest_agent)
     app.router.add_get("/api/{version:v1}", resources)
-    app.router.add_get("/api/{version:v1}/namespaces/{namespace}/pods/{name}/log", handlers.pod_log)
+    app.router.add_get("/api/{version:v1}/namespaces/{namespace}/pods/{name}/log", subresources.pod_log)
     app.router.add_get("/api/{version:v1}/{resource:namespaces}/{name}", handlers.get_object)
     app.router.add_get("/api/{version:v1}/{resource}", handlers.collection)
     app.router.add_get("/api/{version:v1}/namespaces/{namespace}/{resource}", handlers.collection)
