@@ -1,0 +1,1 @@
+"""Alerting rules of kubevirt-vss-exporter and the generator of the shipped rule files."""

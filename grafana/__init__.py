@@ -1,0 +1,1 @@
+"""Grafana dashboards of kubevirt-vss-exporter and their generator."""
