@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import hashlib
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exporter.render.sharding import owner, shard_of
+from exporter.state.records import VmKey
+
+
+def test_documented_hash() -> None:
+    key = VmKey("finance", "win-sql-01")
+    digest = hashlib.sha256(b"finance/win-sql-01").digest()
+    assert shard_of(key, 7) == int.from_bytes(digest[:8], "big") % 7
+
+
+@given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20), st.integers(min_value=1, max_value=16))
+def test_exactly_one_shard_owns_each_vm(namespace: str, name: str, total: int) -> None:
+    key = VmKey(namespace, name)
+    owners = [shard for shard in range(total) if owner(shard, total)(key)]
+    assert owners == [shard_of(key, total)]
+
+
+def test_single_shard_owns_everything() -> None:
+    assert owner(0, 1)(VmKey("a", "b"))
