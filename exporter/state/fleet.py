@@ -7,6 +7,7 @@ during a relist never sees a half-empty fleet.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -22,7 +23,7 @@ from exporter.state.freeze_errors import (
 from exporter.state.guest_report import GuestReport
 from exporter.state.records import GuestInfo, SnapshotFacts, VmKey, VmState
 from exporter.state.snapshots import parse_snapshot
-from exporter.state.vm import JudgeSettings, VmRecord, build_state
+from exporter.state.vm import JudgeSettings, VmRecord, build_state, next_change_at
 from exporter.state.vmi import parse_guest_info, parse_vm, parse_vmi
 
 VMIS = "virtualmachineinstances"
@@ -58,6 +59,10 @@ class Fleet:
         self._objects: dict[str, dict[tuple[str, str], VmKey]] = {VMIS: {}, VMS: {}, SNAPSHOTS: {}}
         self.freeze_errors = FreezeErrorLedger(gap=freeze_episode_gap)
         self._vmi_uids: dict[str, VmKey] = {}
+        self._published: dict[VmKey, VmState] = {}
+        # (when, key): VMs whose judgement changes by the clock alone; stale entries are harmless.
+        self._due: list[tuple[float, VmKey]] = []
+        self._scheduled: dict[VmKey, float] = {}
         self._addresses: dict[str, VmKey] = {}
 
     # -- reading -------------------------------------------------------------------------------
@@ -162,16 +167,17 @@ class Fleet:
         self._publish(key, now)
 
     def tick(self, now: float) -> None:
-        """Re-judge VMs whose state depends on the clock (deadlines, stuck-frozen, report age)."""
+        """Re-judge the VMs whose state changes with the clock (deadlines, stuck-frozen, report age)."""
         self.freeze_errors.advance(now)
         self.freeze_errors.prune(lambda key: key in self._records)
-        for key, record in list(self._records.items()):
-            in_progress = any(s.phase == "InProgress" for s in record.snapshots.values())
-            if in_progress or record.frozen_since is not None or self._time_dependent(record):
-                self._publish(key, now)
-
-    def _time_dependent(self, record: VmRecord) -> bool:
-        return bool(record.guest_reports)
+        due: set[VmKey] = set()
+        while self._due and self._due[0][0] <= now:
+            when, key = heapq.heappop(self._due)
+            if self._scheduled.get(key) == when:
+                del self._scheduled[key]
+            due.add(key)
+        for key in due:
+            self._publish(key, now)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -291,6 +297,17 @@ class Fleet:
         state = self.judge(record, now)
         if state is None and not record.snapshots:
             del self._records[key]
+        when = next_change_at(record, now=now, settings=self._settings) if state is not None else None
+        if when is not None and self._scheduled.get(key) != when:
+            self._scheduled[key] = when
+            heapq.heappush(self._due, (when, key))
+        previous = self._published.get(key)
+        if state == previous:
+            return  # nothing visible changed (a lastProbeTime update, a replayed event): keep the bytes
+        if state is None:
+            self._published.pop(key, None)
+        else:
+            self._published[key] = state
         self._on_state(key, state)
 
     def judge(self, record: VmRecord, now: float) -> VmState | None:

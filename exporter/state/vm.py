@@ -221,3 +221,22 @@ def _last_consistent(
             best = judgement.timestamp if best is None else max(best, judgement.timestamp)
             break
     return best
+
+
+def next_change_at(record: VmRecord, *, now: float, settings: JudgeSettings) -> float | None:
+    """The earliest future time at which this VM's judgement changes by the clock alone.
+
+    A snapshot in progress with an error fails at its deadline; a frozen filesystem becomes
+    stuck; a guest report expires. Nothing else in a VmState depends on the clock.
+    """
+    moments: list[float] = []
+    for snapshot in record.snapshots.values():
+        if snapshot.phase == "InProgress" and snapshot.failure_deadline and not snapshot.deadline_exceeded:
+            moments.append(snapshot.created_at + snapshot.failure_deadline)
+    if record.frozen_since is not None:
+        moments.append(record.frozen_since + settings.stuck_frozen_after)
+    if record.guest_reports:
+        moments.append(record.guest_reports[-1].received_at + settings.guest_report_max_age)
+    future = [m for m in moments if m > now]
+    # Just past the boundary, so the comparison that flips is already true when re-judged.
+    return min(future) + 0.001 if future else None

@@ -162,3 +162,28 @@ def test_last_consistent_snapshot_skips_crash_consistent_ones(
     assert state.last_snapshot is not None and state.last_snapshot.consistency == "crash"
     assert state.last_consistent_snapshot_timestamp == datetime(2026, 8, 20, 2, 0, 9, tzinfo=UTC).timestamp()
     assert state.snapshots == 2
+
+
+def test_unchanged_state_is_not_republished(kubevirt_object) -> None:
+    calls: list[VmKey] = []
+    fleet = Fleet(on_state=lambda key, state: calls.append(key))
+    raw = kubevirt_object("vmi-windows-agentconnected")
+    fleet.upsert(VMIS, raw, now=1)
+    raw["status"]["conditions"][2]["lastProbeTime"] = "2022-04-13T07:00:00Z"  # a heartbeat, nothing visible
+    fleet.upsert(VMIS, raw, now=2)
+    fleet.tick(now=3)
+    assert calls == [KEY]
+
+
+def test_tick_rejudges_exactly_when_a_deadline_passes(published: Published, kubevirt_object) -> None:
+    judged: list[float] = []
+    fleet = Fleet(on_state=lambda key, state: judged.append(state.last_snapshot.level if state.last_snapshot else -1))
+    fleet.upsert(VMS, vm(), now=0)
+    running = kubevirt_object("vmsnapshot-inprogress-freeze-error-windows-vss")
+    fleet.upsert(SNAPSHOTS, running, now=0)
+    deadline = datetime(2026, 8, 21, 2, 5, tzinfo=UTC).timestamp()
+    assert judged == [-1, -1]  # the VM, then its snapshot in progress: no finished snapshot yet
+    fleet.tick(now=deadline - 1)
+    assert judged == [-1, -1]
+    fleet.tick(now=deadline + 1)
+    assert judged == [-1, -1, 0]
