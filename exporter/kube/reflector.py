@@ -79,15 +79,24 @@ class Reflector:
         """Mirror the resource until cancelled."""
         await asyncio.gather(*(self._run_namespace(ns) for ns in self.namespaces))
 
-    async def _resolve_version(self) -> str | None:
-        """The first served API version; ``None`` when an optional resource is not served at all."""
+    async def _resolve_version(self, namespace: str | None) -> str | None:
+        """The first served API version; ``None`` when the resource is not served at all.
+
+        The probe uses the namespaced path when namespaces are given, so that namespace-scoped
+        RBAC suffices. An optional resource we may not read counts as not served.
+        """
         if self._version is not None:
             return self._version
         for version in self.resource.versions:
             try:
-                await self.client.get_json(self.resource.path(version), query={"limit": 1}, timeout=30.0)
+                await self.client.get_json(self.resource.path(version, namespace), query={"limit": 1}, timeout=30.0)
             except errors.NotFound:
                 continue
+            except errors.Forbidden as error:
+                if not self.resource.optional:
+                    raise
+                self._log.warning("optional_resource_forbidden", error=str(error))
+                return None
             self._version = version
             if version != self.resource.versions[0]:
                 self._log.info("api_version_fallback", version=version)
@@ -99,7 +108,7 @@ class Reflector:
         reason = "initial"
         while True:
             try:
-                version = await self._resolve_version()
+                version = await self._resolve_version(namespace)
                 if version is None:
                     if not self.unavailable:
                         self._log.info("resource_not_served", optional=self.resource.optional)

@@ -186,3 +186,22 @@ async def test_namespaces_are_watched_separately() -> None:
         "/apis/kubevirt.io/v1/namespaces/a/virtualmachineinstances",
         "/apis/kubevirt.io/v1/namespaces/b/virtualmachineinstances",
     ]
+
+
+async def test_optional_resource_we_may_not_read_does_not_block_readiness() -> None:
+    client = FakeClient(lists=[], watches=[])
+
+    async def forbidden(path, *, query=None, timeout=30.0):  # type: ignore[no-untyped-def]
+        raise errors.Forbidden("HTTP 403: forbidden", status=403)
+
+    client.get_json = forbidden  # type: ignore[method-assign]
+    reflector, sink, sleeps, _ = make(client, resource=BACKUPS)
+    task = asyncio.create_task(reflector.run())
+    for _ in range(100):
+        if sleeps:
+            break
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sink.calls == [("synced", "virtualmachinebackups")]
