@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from exporter.render.text import FamilyHeader, sample_line
+from prometheus_client.utils import floatToGoString
+
+from exporter.render.text import FamilyHeader, format_labels
 from exporter.state.records import VmState
 
 PREFIX = "kubevirt_vss_"
@@ -223,10 +225,14 @@ FAMILIES: tuple[FamilySpec, ...] = (
 
 def render_vm(state: VmState) -> tuple[bytes, ...]:
     """One VM's sample lines, one bytes object per family in FAMILIES order."""
-    identity = (state.key.namespace, state.key.name)
+    # The identity labels are escaped once per VM, not once per sample.
+    identity = format_labels(IDENTITY, (state.key.namespace, state.key.name))[1:-1]
     rendered: list[bytes] = []
     for family in FAMILIES:
-        names = IDENTITY + family.labels
-        lines = [sample_line(family.name, names, identity + labels, value) for labels, value in family.samples(state)]
+        lines = []
+        for labels, value in family.samples(state):
+            extra = format_labels(family.labels, labels)
+            label_text = identity + ("," + extra[1:-1] if extra else "")
+            lines.append(f"{family.name}{{{label_text}}} {floatToGoString(value)}\n")
         rendered.append("".join(lines).encode())
     return tuple(rendered)

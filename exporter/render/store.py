@@ -1,28 +1,79 @@
 """Per-VM pre-rendered bytes, joined per family at scrape time (the kube-state-metrics approach).
 
-A VM's lines are rendered once when its state changes; a scrape only concatenates. The joined
-body is cached until the next change, so repeated scrapes of an idle fleet cost one lookup.
+A VM's lines are rendered once when its state changes; a scrape only concatenates. VMs are
+spread over a fixed number of blocks per family, and each block caches its joined bytes and its
+gzip member, so a change to one VM costs re-joining and re-compressing one block of the families
+whose lines changed — not the whole body. A gzip body may be several members back to back
+(RFC 1952 §2.2), which is how the cached members are served.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import gzip
+import zlib
+from collections.abc import Iterator
 
 from exporter.render.families import FAMILIES, render_vm
 from exporter.state.records import VmKey, VmState
 
+BLOCKS = 64
+GZIP_LEVEL = 6
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+def _block_of(key: VmKey) -> int:
+    # adler32 is fast and stable across processes (unlike hash()); it only spreads VMs over blocks.
+    return zlib.adler32(f"{key.namespace}/{key.name}".encode()) % BLOCKS
+
+
 _TEXT_HEADERS = tuple(family.header.text() for family in FAMILIES)
 _OPENMETRICS_HEADERS = tuple(family.header.openmetrics() for family in FAMILIES)
+_TEXT_HEADERS_GZ = tuple(_gzip(h) for h in _TEXT_HEADERS)
+_OPENMETRICS_HEADERS_GZ = tuple(_gzip(h) for h in _OPENMETRICS_HEADERS)
 
 
-@dataclass(slots=True)
+class _Block:
+    """The lines of some VMs for one family, with cached joined and compressed forms."""
+
+    __slots__ = ("chunks", "gzipped", "joined")
+
+    def __init__(self) -> None:
+        self.chunks: dict[VmKey, bytes] = {}
+        self.joined: bytes | None = b""
+        self.gzipped: bytes | None = b""
+
+    def set(self, key: VmKey, chunk: bytes) -> bool:
+        if chunk:
+            if self.chunks.get(key) == chunk:
+                return False
+            self.chunks[key] = chunk
+        elif self.chunks.pop(key, None) is None:
+            return False
+        self.joined = self.gzipped = None
+        return True
+
+    def plain(self) -> bytes:
+        if self.joined is None:
+            self.joined = b"".join(self.chunks.values())
+        return self.joined
+
+    def compressed(self) -> bytes:
+        if self.gzipped is None:
+            plain = self.plain()
+            self.gzipped = _gzip(plain) if plain else b""
+        return self.gzipped
+
+
 class MetricsStore:
     """VM key → rendered bytes per family. Not thread-safe: one event loop owns it."""
 
-    _families: list[dict[VmKey, bytes]] = field(default_factory=lambda: [{} for _ in FAMILIES])
-    _keys: set[VmKey] = field(default_factory=set)
-    _cache: dict[bool, bytes] = field(default_factory=dict)
-    generation: int = 0
+    def __init__(self) -> None:
+        self._blocks = [[_Block() for _ in range(BLOCKS)] for _ in FAMILIES]
+        self._keys: set[VmKey] = set()
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -35,36 +86,45 @@ class MetricsStore:
         if state is None:
             self.delete(key)
             return
-        for per_family, chunk in zip(self._families, render_vm(state), strict=True):
-            if chunk:
-                per_family[key] = chunk
-            else:
-                per_family.pop(key, None)
+        block = _block_of(key)
+        changed = False
+        for per_family, chunk in zip(self._blocks, render_vm(state), strict=True):
+            changed |= per_family[block].set(key, chunk)
         self._keys.add(key)
-        self._changed()
+        if changed:
+            self.generation += 1
 
     def delete(self, key: VmKey) -> None:
         if key not in self._keys:
             return
-        for per_family in self._families:
-            per_family.pop(key, None)
+        block = _block_of(key)
+        for per_family in self._blocks:
+            per_family[block].set(key, b"")
         self._keys.discard(key)
-        self._changed()
+        self.generation += 1
+
+    def pieces(self, *, openmetrics: bool, compress: bool) -> list[bytes]:
+        """The per-VM part of a scrape as a list of byte strings to send in order.
+
+        Built synchronously, so a response streamed from it is one consistent view even if the
+        store changes while it is being written. With ``compress`` every piece is a gzip member.
+        """
+        if compress:
+            headers = _OPENMETRICS_HEADERS_GZ if openmetrics else _TEXT_HEADERS_GZ
+        else:
+            headers = _OPENMETRICS_HEADERS if openmetrics else _TEXT_HEADERS
+        out: list[bytes] = []
+        for header, blocks in zip(headers, self._blocks, strict=True):
+            out.append(header)
+            for block in blocks:
+                piece = block.compressed() if compress else block.plain()
+                if piece:
+                    out.append(piece)
+        return out
 
     def render(self, *, openmetrics: bool) -> bytes:
-        """The per-VM part of a scrape body: each family's header, then every VM's lines for it."""
-        cached = self._cache.get(openmetrics)
-        if cached is not None:
-            return cached
-        headers = _OPENMETRICS_HEADERS if openmetrics else _TEXT_HEADERS
-        parts: list[bytes] = []
-        for header, per_family in zip(headers, self._families, strict=True):
-            parts.append(header)
-            parts.append(b"".join(per_family.values()))
-        body = b"".join(parts)
-        self._cache[openmetrics] = body
-        return body
+        """The per-VM part of a scrape body as one byte string (tests, tools)."""
+        return b"".join(self.pieces(openmetrics=openmetrics, compress=False))
 
-    def _changed(self) -> None:
-        self.generation += 1
-        self._cache.clear()
+    def iter_keys(self) -> Iterator[VmKey]:
+        return iter(self._keys)

@@ -23,7 +23,7 @@ from exporter.state.freeze_errors import (
 from exporter.state.guest_report import GuestReport
 from exporter.state.records import GuestInfo, SnapshotFacts, VmKey, VmState
 from exporter.state.snapshots import parse_snapshot
-from exporter.state.vm import JudgeSettings, VmRecord, build_state, next_change_at
+from exporter.state.vm import JudgeSettings, VmRecord, build_state, next_change_at, report_evidence
 from exporter.state.vmi import parse_guest_info, parse_vm, parse_vmi
 
 VMIS = "virtualmachineinstances"
@@ -63,6 +63,8 @@ class Fleet:
         # (when, key): VMs whose judgement changes by the clock alone; stale entries are harmless.
         self._due: list[tuple[float, VmKey]] = []
         self._scheduled: dict[VmKey, float] = {}
+        # snapshot uid → (error text, classified reason): judged often, classified once per text.
+        self._failure_reasons: dict[str, tuple[str, str]] = {}
         self._addresses: dict[str, VmKey] = {}
 
     # -- reading -------------------------------------------------------------------------------
@@ -161,9 +163,12 @@ class Fleet:
         record = self._records.get(key)
         if record is None or record.vmi is None:
             return
-        record.guest_reports.append(report)
-        record.guest_reports.sort(key=lambda r: r.received_at)
-        del record.guest_reports[:-GUEST_REPORT_HISTORY]
+        if record.guest_report is None or report.received_at >= record.guest_report.received_at:
+            record.guest_report = report
+        history = record.report_evidence
+        history.append((report.received_at, report_evidence(report)))
+        history.sort(key=lambda item: item[0])
+        del history[:-GUEST_REPORT_HISTORY]
         self._publish(key, now)
 
     def tick(self, now: float) -> None:
@@ -208,13 +213,17 @@ class Fleet:
         self._report(VMIS, problems)
         if facts is None or not self._owns(facts.key):
             return None
+        existing = self._records.get(facts.key)
+        if existing is not None and existing.vmi == facts:
+            return None  # a relist or a heartbeat: nothing we judge has changed
         record = self._records.setdefault(facts.key, VmRecord(facts.key))
         previous = record.vmi
         if previous is not None and previous.uid != facts.uid:
             # A new life of the same VM: what belonged to the old VMI goes.
             record.frozen_since = None
             record.guest = None
-            record.guest_reports.clear()
+            record.guest_report = None
+            record.report_evidence.clear()
         if facts.fs_frozen and facts.running:
             if record.frozen_since is None:
                 record.frozen_since = now
@@ -239,6 +248,9 @@ class Fleet:
         self._report(VMS, problems)
         if facts is None or not self._owns(facts.key):
             return None
+        existing = self._records.get(facts.key)
+        if existing is not None and existing.vm == facts:
+            return None
         record = self._records.setdefault(facts.key, VmRecord(facts.key))
         record.vm = facts
         self._objects[VMS][(facts.key.namespace, facts.key.name)] = facts.key
@@ -255,6 +267,9 @@ class Fleet:
         previous_key = self._objects[SNAPSHOTS].get(identity)
         if previous_key is not None and previous_key != facts.key:
             self._forget(SNAPSHOTS, previous_key, identity, raw)
+        existing = self._records.get(facts.key)
+        if existing is not None and existing.snapshots.get(f"{identity[0]}/{identity[1]}") == facts:
+            return None
         record = self._records.setdefault(facts.key, VmRecord(facts.key))
         record.snapshots[f"{identity[0]}/{identity[1]}"] = facts
         self._objects[SNAPSHOTS][identity] = facts.key
@@ -273,14 +288,17 @@ class Fleet:
                 for address in record.vmi.ip_addresses:
                     if self._addresses.get(address) == key:
                         del self._addresses[address]
-            record.guest_reports.clear()
+            record.guest_report = None
+            record.report_evidence.clear()
             record.vmi = None
             record.guest = None
             record.frozen_since = None
         elif resource == VMS:
             record.vm = None
         elif resource == SNAPSHOTS:
-            record.snapshots.pop(f"{identity[0]}/{identity[1]}", None)
+            gone = record.snapshots.pop(f"{identity[0]}/{identity[1]}", None)
+            if gone is not None:
+                self._failure_reasons.pop(gone.uid, None)
 
     def _set_guest(self, record: VmRecord, info: GuestInfo) -> None:
         record.guest = info
@@ -315,7 +333,7 @@ class Fleet:
             record,
             now=now,
             settings=self._settings,
-            failure_reason=lambda text: classify_cached(text).reason,
+            failure_reason=self._failure_reason,
             thaw_timeout_seen=self._thaw_timeout_seen,
         )
         if state is None or not self.freeze_errors.has(record.key):
@@ -327,6 +345,15 @@ class Fleet:
             last_freeze_error_by_reason=last_by_reason,
             last_freeze_error=detail,
         )
+
+    def _failure_reason(self, snapshot: SnapshotFacts) -> str | None:
+        if not snapshot.error_message:
+            return None
+        cached = self._failure_reasons.get(snapshot.uid)
+        if cached is None or cached[0] != snapshot.error_message:
+            cached = (snapshot.error_message, classify_cached(snapshot.error_message).reason)
+            self._failure_reasons[snapshot.uid] = cached
+        return cached[1]
 
     def _thaw_timeout_seen(self, record: VmRecord, snapshot: SnapshotFacts) -> bool:
         return self.freeze_errors.thaw_timeout_seen(record.key, snapshot)

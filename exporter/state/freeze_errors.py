@@ -41,7 +41,7 @@ class FreezeObservation:
     snapshot: str | None = None
 
 
-@functools.lru_cache(maxsize=2048)
+@functools.lru_cache(maxsize=8192)
 def classify_cached(text: str) -> Classification:
     """Retries repeat the same text; classify each distinct text once."""
     return classify(text)

@@ -34,8 +34,10 @@ class VmRecord:
     snapshots: dict[str, SnapshotFacts] = field(default_factory=dict)
     # Evidence that outlives a single object: (observed_at, freeze available?) transitions.
     fsfreeze_history: list[tuple[float, bool]] = field(default_factory=list)
-    # The last few guest reports, oldest first, so a snapshot is judged by the report current at its time.
-    guest_reports: list[GuestReport] = field(default_factory=list)
+    # The newest guest report in full, and what the last few said about VSS, oldest first, so a
+    # snapshot is judged by the report current at its creation time (full reports are large).
+    guest_report: GuestReport | None = None
+    report_evidence: list[tuple[float, GuestEvidence]] = field(default_factory=list)
 
     @property
     def exists(self) -> bool:
@@ -54,26 +56,26 @@ MAX_LABEL = 128
 
 
 def current_report(record: VmRecord, now: float, max_age: float) -> GuestReport | None:
-    """The newest guest report that is not older than ``max_age``."""
-    for report in reversed(record.guest_reports):
-        if now - report.received_at <= max_age:
-            return report
-        break
-    return None
+    """The newest guest report, unless it is older than ``max_age``."""
+    report = record.guest_report
+    return report if report is not None and now - report.received_at <= max_age else None
+
+
+def report_evidence(report: GuestReport) -> GuestEvidence:
+    """What a guest report says about whether VSS could quiesce the guest."""
+    return GuestEvidence(writers_failed=report.writers_failed, vss_blocker=vss_could_not_run(report))
 
 
 def _evidence(record: VmRecord, moment: float, max_age: float) -> GuestEvidence | None:
-    """What the guest report current at ``moment`` says: the newest one received before it, if fresh then."""
-    for report in reversed(record.guest_reports):
-        if report.received_at <= moment:
-            if moment - report.received_at > max_age:
-                return None
-            return GuestEvidence(writers_failed=report.writers_failed, vss_blocker=vss_could_not_run(report))
+    """What the guest report current at ``moment`` said: the newest one received before it, if fresh then."""
+    for received_at, evidence in reversed(record.report_evidence):
+        if received_at <= moment:
+            return evidence if moment - received_at <= max_age else None
     return None
 
 
 EvidenceLookup = Callable[[VmRecord, float], GuestEvidence | None]
-ReasonLookup = Callable[[str], str]
+ReasonLookup = Callable[[SnapshotFacts], str | None]
 
 
 def fsfreeze_available(vmi: VmiFacts | None, guest: GuestInfo | None) -> bool | None:
@@ -186,9 +188,7 @@ def _judge(
             evidence = GuestEvidence(
                 writers_failed=evidence.writers_failed if evidence else None, vss_blocker="fsfreeze_unavailable"
             )
-    reason = None
-    if snapshot.error_message and failure_reason is not None:
-        reason = failure_reason(snapshot.error_message)
+    reason = failure_reason(snapshot) if snapshot.error_message and failure_reason is not None else None
     return judge(
         snapshot,
         is_windows=is_windows,
@@ -235,8 +235,8 @@ def next_change_at(record: VmRecord, *, now: float, settings: JudgeSettings) -> 
             moments.append(snapshot.created_at + snapshot.failure_deadline)
     if record.frozen_since is not None:
         moments.append(record.frozen_since + settings.stuck_frozen_after)
-    if record.guest_reports:
-        moments.append(record.guest_reports[-1].received_at + settings.guest_report_max_age)
+    if record.guest_report is not None:
+        moments.append(record.guest_report.received_at + settings.guest_report_max_age)
     future = [m for m in moments if m > now]
     # Just past the boundary, so the comparison that flips is already true when re-judged.
     return min(future) + 0.001 if future else None

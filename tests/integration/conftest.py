@@ -41,6 +41,14 @@ class Running:
         samples = await self.scrape()
         return sorted(dict(labels)["name"] for name, labels in samples if name == "kubevirt_vss_vm_info")
 
+    async def watching(self, resource: str, *, timeout: float = 10.0) -> None:
+        """Wait until the exporter has a watch open on ``resource`` (so a fault hits a live stream)."""
+        deadline = time.monotonic() + timeout
+        while not any(getattr(s, "resource", None) == resource for s in self.simulator.store.streams()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no watch on {resource}")
+            await asyncio.sleep(0.01)
+
     async def wait_for(self, predicate: Callable[[Samples], bool], *, timeout: float = 15.0) -> Samples:
         deadline = time.monotonic() + timeout
         while True:

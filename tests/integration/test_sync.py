@@ -24,6 +24,7 @@ async def test_initial_sync_update_and_delete(cluster) -> None:
 
 async def test_expired_watch_relists_without_losing_or_duplicating(cluster) -> None:
     running = await cluster(seed_objects=[(VMIS, vmi(f"vm{i}")) for i in range(20)])
+    await running.watching(VMIS)
     running.simulator.faults.expire_watches()
     running.simulator.store.upsert(VMIS, vmi("late"))
     samples = await running.wait_for(
@@ -39,6 +40,7 @@ async def test_expired_watch_relists_without_losing_or_duplicating(cluster) -> N
 
 async def test_dropped_stream_reconnects(cluster) -> None:
     running = await cluster(seed_objects=[(VMIS, vmi("a"))])
+    await running.watching(VMIS)
     running.simulator.faults.drop_streams()
     await asyncio.sleep(0.1)
     running.simulator.store.upsert(VMIS, vmi("b"))
@@ -50,6 +52,7 @@ async def test_dropped_stream_reconnects(cluster) -> None:
 async def test_vm_deleted_while_disconnected_vanishes_after_relist(cluster) -> None:
     running = await cluster(seed_objects=[(VMIS, vmi("keep")), (VMIS, vmi("gone"))])
     simulator = running.simulator
+    await running.watching(VMIS)
     simulator.faults.set_unavailable(True)
     simulator.faults.drop_streams()
     simulator.store.delete(VMIS, "ns", "gone")

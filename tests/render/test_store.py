@@ -31,13 +31,27 @@ def test_put_replace_delete() -> None:
     assert len(store) == 1
 
 
-def test_render_is_cached_until_a_change() -> None:
+def test_blocks_are_cached_and_only_changed_ones_are_redone() -> None:
     store = MetricsStore()
-    store.put(VmKey("ns", "a"), state("a"))
-    first = store.render(openmetrics=False)
-    assert store.render(openmetrics=False) is first
-    store.put(VmKey("ns", "b"), state("b"))
-    assert store.render(openmetrics=False) is not first
+    for i in range(200):
+        store.put(VmKey("ns", f"vm{i}"), state(f"vm{i}"))
+    first = store.pieces(openmetrics=False, compress=True)
+    again = store.pieces(openmetrics=False, compress=True)
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    store.put(VmKey("ns", "vm7"), VmState(key=VmKey("ns", "vm7"), phase="Running", agent_connected=False))
+    after = store.pieces(openmetrics=False, compress=True)
+    redone = [i for i, (a, b) in enumerate(zip(first, after, strict=True)) if a is not b]
+    assert len(redone) == 1  # one block of the agent_connected family
+
+
+def test_gzip_members_decompress_to_the_plain_body() -> None:
+    import gzip
+
+    store = MetricsStore()
+    for i in range(50):
+        store.put(VmKey("ns", f"vm{i}"), state(f"vm{i}"))
+    plain = store.render(openmetrics=True)
+    assert gzip.decompress(b"".join(store.pieces(openmetrics=True, compress=True))) == plain
 
 
 def vmi(name: str) -> dict:

@@ -9,6 +9,7 @@ import pytest
 
 from exporter.state.fleet import SNAPSHOTS, VMIS, VMS, Fleet
 from exporter.state.records import VmKey, VmState
+from exporter.state.vm import JudgeSettings
 
 KEY = VmKey("default", "win2019")
 
@@ -187,3 +188,58 @@ def test_tick_rejudges_exactly_when_a_deadline_passes(published: Published, kube
     assert judged == [-1, -1]
     fleet.tick(now=deadline + 1)
     assert judged == [-1, -1, 0]
+
+
+def _report(profile: str, received_at: float):
+    from exporter.simulator.guest_reporter import build_report_document
+    from exporter.state.guest_report import parse_guest_report
+
+    return parse_guest_report(
+        build_report_document(profile, hostname="WIN", generated_at=received_at), received_at=received_at
+    )
+
+
+def _succeeded_at(kubevirt_object, when: str) -> dict:
+    raw = kubevirt_object("vmsnapshot-succeeded-online-guestagent")
+    raw["metadata"]["creationTimestamp"] = when
+    raw["status"]["creationTime"] = when
+    return raw
+
+
+def test_snapshot_is_judged_by_the_report_current_at_its_creation(published: Published, kubevirt_object) -> None:
+    fleet = Fleet(on_state=published.on_state, settings=JudgeSettings(guest_report_max_age=1800))
+    vmi = kubevirt_object("vmi-windows-agentconnected")
+    created = datetime(2026, 8, 20, 2, 0, 9, tzinfo=UTC).timestamp()
+    fleet.upsert(VMIS, vmi, now=created - 600)
+    assert fleet.resolve_source("10.0.2.2") == KEY
+    fleet.apply_guest_report(KEY, _report("two_failed_writers", created - 300), now=created - 300)
+    fleet.upsert(SNAPSHOTS, _succeeded_at(kubevirt_object, "2026-08-20T02:00:09Z"), now=created)
+    fleet.apply_guest_report(KEY, _report("healthy", created + 300), now=created + 300)
+    state = published.states[KEY]
+    assert state.writers_failed == 0  # the present
+    assert state.last_snapshot is not None
+    assert (state.last_snapshot.level, state.last_snapshot.reason) == (2, "writers_failed")  # that snapshot's time
+    assert state.last_consistent_snapshot_timestamp == created
+
+
+def test_report_too_old_at_snapshot_time_is_no_evidence(published: Published, kubevirt_object) -> None:
+    fleet = Fleet(on_state=published.on_state, settings=JudgeSettings(guest_report_max_age=1800))
+    created = datetime(2026, 8, 20, 2, 0, 9, tzinfo=UTC).timestamp()
+    fleet.upsert(VMIS, kubevirt_object("vmi-windows-agentconnected"), now=created - 4000)
+    fleet.apply_guest_report(KEY, _report("vss_service_disabled", created - 3600), now=created - 3600)
+    fleet.upsert(SNAPSHOTS, _succeeded_at(kubevirt_object, "2026-08-20T02:00:09Z"), now=created)
+    state = published.states[KEY]
+    assert state.last_snapshot is not None and state.last_snapshot.consistency == "application"
+    assert state.writers_total is None  # the report expired: its series are gone
+
+
+def test_vss_disabled_at_snapshot_time_means_crash_consistent(published: Published, kubevirt_object) -> None:
+    fleet = Fleet(on_state=published.on_state)
+    created = datetime(2026, 8, 20, 2, 0, 9, tzinfo=UTC).timestamp()
+    fleet.upsert(VMIS, kubevirt_object("vmi-windows-agentconnected"), now=created - 100)
+    fleet.apply_guest_report(KEY, _report("vss_service_disabled", created - 60), now=created - 60)
+    fleet.upsert(SNAPSHOTS, _succeeded_at(kubevirt_object, "2026-08-20T02:00:09Z"), now=created)
+    state = published.states[KEY]
+    assert state.last_snapshot is not None
+    assert (state.last_snapshot.level, state.last_snapshot.reason) == (1, "vss_service_disabled")
+    assert dict(state.checks)["vss_service"] is False
