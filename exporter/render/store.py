@@ -1,9 +1,10 @@
 """Per-VM pre-rendered bytes, joined per family at scrape time (the kube-state-metrics approach).
 
 A VM's lines are rendered once when its state changes; a scrape only concatenates. VMs are
-spread over a fixed number of blocks per family, and each block caches its joined bytes and its
-gzip member, so a change to one VM costs re-joining and re-compressing one block of the families
-whose lines changed — not the whole body. A gzip body may be several members back to back
+spread over a fixed number of blocks per family, and each block caches its gzip member, so a
+change to one VM costs re-compressing one block of the families whose lines changed — not the
+whole body. Plain bodies are joined per scrape rather than cached: Prometheus asks for gzip, and
+a second copy of every line would double the store's memory. A gzip body may be several members back to back
 (RFC 1952 §2.2), which is how the cached members are served.
 """
 
@@ -36,13 +37,12 @@ _OPENMETRICS_HEADERS_GZ = tuple(_gzip(h) for h in _OPENMETRICS_HEADERS)
 
 
 class _Block:
-    """The lines of some VMs for one family, with cached joined and compressed forms."""
+    """The lines of some VMs for one family, with a cached gzip member."""
 
-    __slots__ = ("chunks", "gzipped", "joined")
+    __slots__ = ("chunks", "gzipped")
 
     def __init__(self) -> None:
         self.chunks: dict[VmKey, bytes] = {}
-        self.joined: bytes | None = b""
         self.gzipped: bytes | None = b""
 
     def set(self, key: VmKey, chunk: bytes) -> bool:
@@ -52,13 +52,11 @@ class _Block:
             self.chunks[key] = chunk
         elif self.chunks.pop(key, None) is None:
             return False
-        self.joined = self.gzipped = None
+        self.gzipped = None
         return True
 
     def plain(self) -> bytes:
-        if self.joined is None:
-            self.joined = b"".join(self.chunks.values())
-        return self.joined
+        return b"".join(self.chunks.values())
 
     def compressed(self) -> bytes:
         if self.gzipped is None:
