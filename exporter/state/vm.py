@@ -74,8 +74,8 @@ def _evidence(record: VmRecord, moment: float, max_age: float) -> GuestEvidence 
     return None
 
 
-EvidenceLookup = Callable[[VmRecord, float], GuestEvidence | None]
 ReasonLookup = Callable[[SnapshotFacts], str | None]
+ThawLookup = Callable[[VmRecord, SnapshotFacts], bool]
 
 
 def fsfreeze_available(vmi: VmiFacts | None, guest: GuestInfo | None) -> bool | None:
@@ -87,24 +87,56 @@ def fsfreeze_available(vmi: VmiFacts | None, guest: GuestInfo | None) -> bool | 
     return guest.fsfreeze_enabled
 
 
+@dataclass(frozen=True, slots=True)
+class _SnapshotJudge:
+    """Judges the snapshots of one VM with the evidence that was current at each one's creation."""
+
+    record: VmRecord
+    is_windows: bool
+    report_max_age: float
+    failure_reason: ReasonLookup | None
+    thaw_timeout_seen: ThawLookup | None
+
+    def __call__(self, snapshot: SnapshotFacts) -> SnapshotJudgement:
+        moment = snapshot.creation_time if snapshot.creation_time is not None else snapshot.created_at
+        evidence = _evidence(self.record, moment, self.report_max_age) if self.is_windows else None
+        no_blocker = evidence is None or evidence.vss_blocker is None
+        if self.is_windows and no_blocker and _fsfreeze_unavailable_at(self.record, moment):
+            writers_failed = evidence.writers_failed if evidence else None
+            evidence = GuestEvidence(writers_failed=writers_failed, vss_blocker="fsfreeze_unavailable")
+        reason = None
+        if snapshot.error_message and self.failure_reason is not None:
+            reason = self.failure_reason(snapshot)
+        thaw_timeout = self.thaw_timeout_seen(self.record, snapshot) if self.thaw_timeout_seen else False
+        return judge(
+            snapshot,
+            is_windows=self.is_windows,
+            evidence=evidence,
+            thaw_timeout_seen=thaw_timeout,
+            failure_reason=reason,
+        )
+
+    def last_consistent(self) -> float | None:
+        """Creation time of the newest Succeeded snapshot at level 2 or above."""
+        for snapshot in sorted(self.record.snapshots.values(), key=lambda s: (s.created_at, s.name), reverse=True):
+            if snapshot.phase == "Succeeded":
+                judgement = self(snapshot)
+                if judgement.level >= FILESYSTEM:
+                    return judgement.timestamp
+        return None
+
+
 def build_state(
     record: VmRecord,
     *,
     now: float,
     settings: JudgeSettings,
-    evidence_at: EvidenceLookup | None = None,
     failure_reason: ReasonLookup | None = None,
-    thaw_timeout_seen: Callable[[VmRecord, SnapshotFacts], bool] | None = None,
+    thaw_timeout_seen: ThawLookup | None = None,
 ) -> VmState | None:
     """Judge one VM; ``None`` when neither a VirtualMachine nor a VMI exists for it."""
     if not record.exists:
         return None
-    if evidence_at is None:
-        max_age = settings.guest_report_max_age
-
-        def evidence_at(r: VmRecord, moment: float) -> GuestEvidence | None:
-            return _evidence(r, moment, max_age)
-
     vmi = record.vmi
     guest = record.guest if vmi is not None and record.guest is not None and record.guest.vmi_uid == vmi.uid else None
     running = vmi is not None and vmi.running
@@ -115,11 +147,10 @@ def build_state(
     frozen_since = record.frozen_since if fs_frozen else None
 
     is_windows = (vmi is not None and vmi.is_windows) or (guest is not None and guest.os_id == "mswindows")
+    judge_snapshot = _SnapshotJudge(
+        record, is_windows, settings.guest_report_max_age, failure_reason, thaw_timeout_seen
+    )
     last = last_finished(record.snapshots.values(), now)
-    judgement: SnapshotJudgement | None = None
-    if last is not None:
-        judgement = _judge(record, last, is_windows, evidence_at, failure_reason, thaw_timeout_seen)
-    last_consistent = _last_consistent(record, is_windows, evidence_at, failure_reason, thaw_timeout_seen, now)
     created = [s.created_at for s in record.snapshots.values() if s.created_at > 0]
 
     phase = (vmi.phase or "Unknown") if vmi is not None else "Stopped"
@@ -151,8 +182,8 @@ def build_state(
         checks=checklist.ordered(checks),
         snapshots=len(record.snapshots),
         oldest_snapshot_timestamp=min(created) if created else None,
-        last_snapshot=judgement,
-        last_consistent_snapshot_timestamp=last_consistent,
+        last_snapshot=judge_snapshot(last) if last is not None else None,
+        last_consistent_snapshot_timestamp=judge_snapshot.last_consistent(),
         writers_total=report.writers_total if report is not None else None,
         writers_failed=report.writers_failed if report is not None else None,
         failed_writers=tuple(
@@ -172,55 +203,10 @@ def build_state(
     )
 
 
-def _judge(
-    record: VmRecord,
-    snapshot: SnapshotFacts,
-    is_windows: bool,
-    evidence_at: EvidenceLookup | None,
-    failure_reason: ReasonLookup | None,
-    thaw_timeout_seen: Callable[[VmRecord, SnapshotFacts], bool] | None,
-) -> SnapshotJudgement:
-    moment = snapshot.creation_time if snapshot.creation_time is not None else snapshot.created_at
-    evidence = evidence_at(record, moment) if evidence_at is not None and is_windows else None
-    if is_windows and (evidence is None or evidence.vss_blocker is None):
-        frozen_unavailable = _fsfreeze_unavailable_at(record, moment)
-        if frozen_unavailable:
-            evidence = GuestEvidence(
-                writers_failed=evidence.writers_failed if evidence else None, vss_blocker="fsfreeze_unavailable"
-            )
-    reason = failure_reason(snapshot) if snapshot.error_message and failure_reason is not None else None
-    return judge(
-        snapshot,
-        is_windows=is_windows,
-        evidence=evidence,
-        thaw_timeout_seen=thaw_timeout_seen(record, snapshot) if thaw_timeout_seen is not None else False,
-        failure_reason=reason,
-    )
-
-
 def _fsfreeze_unavailable_at(record: VmRecord, moment: float) -> bool:
     """Whether the last guestosinfo answer before ``moment`` showed the freeze command disabled."""
     known = [available for observed, available in record.fsfreeze_history if observed <= moment]
     return bool(known) and known[-1] is False
-
-
-def _last_consistent(
-    record: VmRecord,
-    is_windows: bool,
-    evidence_at: EvidenceLookup | None,
-    failure_reason: ReasonLookup | None,
-    thaw_timeout_seen: Callable[[VmRecord, SnapshotFacts], bool] | None,
-    now: float,
-) -> float | None:
-    best: float | None = None
-    for snapshot in sorted(record.snapshots.values(), key=lambda s: (s.created_at, s.name), reverse=True):
-        if snapshot.phase != "Succeeded":
-            continue
-        judgement = _judge(record, snapshot, is_windows, evidence_at, failure_reason, thaw_timeout_seen)
-        if judgement.level >= FILESYSTEM:
-            best = judgement.timestamp if best is None else max(best, judgement.timestamp)
-            break
-    return best
 
 
 def next_change_at(record: VmRecord, *, now: float, settings: JudgeSettings) -> float | None:
