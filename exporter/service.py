@@ -114,9 +114,14 @@ class Exporter:
         self.log = structlog.get_logger().bind(component="exporter")
         self.links: dict[str, str] = {"Kubernetes API": client.host}
         self.bound_urls: dict[str, str] = {}
+        self._problems_logged: set[tuple[str, str]] = set()
 
     def _count_problem(self, resource: str, problem: str) -> None:
+        """Count every malformed field; log each kind once, so a bad object cannot flood the log."""
         self.metrics.malformed.labels(resource, problem).inc()
+        if (resource, problem) not in self._problems_logged:
+            self._problems_logged.add((resource, problem))
+            self.log.warning("malformed_object", resource=resource, problem=problem, note="counted from now on")
 
     def reflectors(self) -> list[Reflector]:
         reflector_settings = ReflectorSettings(
