@@ -29,6 +29,7 @@ from exporter.web.health import Readiness
 from exporter.web.metrics import MetricsEndpoint
 
 RawObject = Mapping[str, Any]
+RELIST_CHUNK = 500
 
 
 @dataclass
@@ -41,8 +42,14 @@ class FleetSink:
     clock: Callable[[], float] = time.time
     log: Any = field(default_factory=lambda: structlog.get_logger().bind(component="sink"))
 
-    def replace(self, resource: str, items: Sequence[RawObject]) -> None:
-        self.fleet.replace(resource, items, self.clock())
+    async def replace(self, resource: str, items: Sequence[RawObject]) -> None:
+        """Feed a full list in chunks, yielding between them: a list of 100k objects must not
+        stall scrapes and health checks for seconds."""
+        relist = self.fleet.begin_relist(resource)
+        for start in range(0, len(items), RELIST_CHUNK):
+            self.fleet.relist_chunk(relist, items[start : start + RELIST_CHUNK], self.clock())
+            await asyncio.sleep(0)
+        self.fleet.end_relist(relist, self.clock())
 
     def upsert(self, resource: str, raw: RawObject) -> None:
         self.fleet.upsert(resource, raw, self.clock())

@@ -26,7 +26,7 @@ RawObject = Mapping[str, Any]
 class Sink(Protocol):
     """Receives a reflector's view of one resource."""
 
-    def replace(self, resource: str, items: Sequence[RawObject]) -> None: ...
+    async def replace(self, resource: str, items: Sequence[RawObject]) -> None: ...
     def upsert(self, resource: str, raw: RawObject) -> None: ...
     def delete(self, resource: str, raw: RawObject) -> None: ...
     def synced(self, resource: str) -> None: ...
@@ -186,7 +186,7 @@ class Reflector:
             if len(items) >= 5000 and len(items) % 5000 < self.settings.page_size:
                 self._log.info("list_progress", namespace=namespace, objects=len(items))
         self.metrics.lists.labels(self.resource.name, "success").inc()
-        self.sink.replace(self.resource.name, items)
+        await self.sink.replace(self.resource.name, items)
         self._known = {identity for identity in map(_identity, items) if identity is not None}
         self.metrics.objects.labels(self.resource.name).set(len(self._known))
         self._log.info(

@@ -117,7 +117,7 @@ class LauncherLogs:
 
     # -- reflector sink ------------------------------------------------------------------------
 
-    def replace(self, resource: str, items: Sequence[RawObject]) -> None:
+    async def replace(self, resource: str, items: Sequence[RawObject]) -> None:
         pods = (launcher_pod(raw) for raw in items)
         self.pods = {p.uid: p for p in pods if p is not None}
         self._changed.set()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from exporter.state.freeze_errors import (
@@ -35,6 +35,16 @@ FSFREEZE_HISTORY = 16
 GUEST_REPORT_HISTORY = 12
 
 StateSink = Callable[[VmKey, VmState | None], None]
+
+
+@dataclass(slots=True)
+class Relist:
+    """The objects of one resource seen so far in a full list."""
+
+    resource: str
+    seen: set[tuple[str, str]] = field(default_factory=set)
+
+
 ProblemSink = Callable[[str, str], None]
 
 
@@ -110,24 +120,36 @@ class Fleet:
 
     def replace(self, resource: str, items: Iterable[Mapping[str, Any]], now: float) -> None:
         """A full list: upsert every item, then prune objects of this resource that are gone."""
-        if resource in (EVENTS, BACKUPS):
-            touched_keys = {key for raw in items if (key := self._apply(resource, raw, now)) is not None}
-            for key in touched_keys:
-                self._publish(key, now)
-            return
-        seen: set[tuple[str, str]] = set()
+        relist = self.begin_relist(resource)
+        self.relist_chunk(relist, items, now)
+        self.end_relist(relist, now)
+
+    def begin_relist(self, resource: str) -> Relist:
+        """A full list delivered in chunks (so the caller can yield between them)."""
+        return Relist(resource)
+
+    def relist_chunk(self, relist: Relist, items: Iterable[Mapping[str, Any]], now: float) -> None:
+        """Upsert part of a full list; its VMs are published at once (upserts never hide a VM)."""
         touched: set[VmKey] = set()
         for raw in items:
             identity = _identity(raw)
             if identity is not None:
-                seen.add(identity)
-            key = self._apply(resource, raw, now)
+                relist.seen.add(identity)
+            key = self._apply(relist.resource, raw, now)
             if key is not None:
                 touched.add(key)
-        known = self._objects.get(resource, {})
-        for identity in [i for i in known if i not in seen]:
+        for key in touched:
+            self._publish(key, now)
+
+    def end_relist(self, relist: Relist, now: float) -> None:
+        """Prune what the full list no longer holds. Events and backups are history: never pruned."""
+        if relist.resource in (EVENTS, BACKUPS):
+            return
+        known = self._objects.get(relist.resource, {})
+        touched: set[VmKey] = set()
+        for identity in [i for i in known if i not in relist.seen]:
             key = known.pop(identity)
-            self._forget(resource, key, identity, None)
+            self._forget(relist.resource, key, identity, None)
             touched.add(key)
         for key in touched:
             self._publish(key, now)

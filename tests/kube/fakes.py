@@ -90,7 +90,7 @@ class RecordingSink:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
-    def replace(self, resource: str, items: Any) -> None:
+    async def replace(self, resource: str, items: Any) -> None:
         self.calls.append(("replace", [i["metadata"]["name"] for i in items]))
 
     def upsert(self, resource: str, raw: Any) -> None:
