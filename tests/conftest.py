@@ -20,10 +20,17 @@ def load_json(relative: str) -> Any:
 
 @pytest.fixture
 def kubevirt_object() -> Callable[[str], Any]:
-    """A fresh deep copy of an object under tests/data/kubevirt/, by file stem."""
+    """A fresh deep copy of an object under tests/data/kubevirt/, by file stem.
+
+    Without ``metadata.resourceVersion``: tests edit these objects in place, which the API server
+    never does without a new version (the fleet skips an object whose version it has applied).
+    """
 
     def load(name: str) -> Any:
-        return copy.deepcopy(load_json(f"kubevirt/{name}.json"))
+        raw = copy.deepcopy(load_json(f"kubevirt/{name}.json"))
+        if isinstance(raw.get("metadata"), dict):
+            raw["metadata"].pop("resourceVersion", None)
+        return raw
 
     return load
 

@@ -67,6 +67,9 @@ class Fleet:
         self._records: dict[VmKey, VmRecord] = {}
         # Which VM each object belongs to, per resource, so deletes and relist prunes find it.
         self._objects: dict[str, dict[tuple[str, str], VmKey]] = {VMIS: {}, VMS: {}, SNAPSHOTS: {}}
+        # The resourceVersion last applied per object, so a relist skips what has not changed
+        # (also for objects of other shards, which are parsed only to be dropped).
+        self._versions: dict[str, dict[tuple[str, str], str]] = {VMIS: {}, VMS: {}, SNAPSHOTS: {}}
         self.freeze_errors = FreezeErrorLedger(gap=freeze_episode_gap)
         self._vmi_uids: dict[str, VmKey] = {}
         self._published: dict[VmKey, VmState] = {}
@@ -112,6 +115,7 @@ class Fleet:
         identity = _identity(raw)
         if identity is None:
             return
+        self._versions.get(resource, {}).pop(identity, None)
         key = self._objects.get(resource, {}).pop(identity, None)
         if key is None:
             return
@@ -145,6 +149,9 @@ class Fleet:
         """Prune what the full list no longer holds. Events and backups are history: never pruned."""
         if relist.resource in (EVENTS, BACKUPS):
             return
+        versions = self._versions.get(relist.resource, {})
+        for identity in [i for i in versions if i not in relist.seen]:
+            del versions[identity]
         known = self._objects.get(relist.resource, {})
         touched: set[VmKey] = set()
         for identity in [i for i in known if i not in relist.seen]:
@@ -209,6 +216,14 @@ class Fleet:
     # -- internals -----------------------------------------------------------------------------
 
     def _apply(self, resource: str, raw: Mapping[str, Any], now: float) -> VmKey | None:
+        versions = self._versions.get(resource)
+        if versions is not None:
+            identity, version = _identity(raw), _resource_version(raw)
+            if identity is not None and version:
+                # The API server changes resourceVersion on every write: same version, same object.
+                if versions.get(identity) == version:
+                    return None
+                versions[identity] = version
         if resource == VMIS:
             return self._apply_vmi(raw, now)
         if resource == VMS:
@@ -391,3 +406,9 @@ def _identity(raw: Any) -> tuple[str, str] | None:
     if isinstance(namespace, str) and isinstance(name, str) and namespace and name:
         return namespace, name
     return None
+
+
+def _resource_version(raw: Any) -> str | None:
+    metadata = raw.get("metadata") if isinstance(raw, Mapping) else None
+    version = metadata.get("resourceVersion") if isinstance(metadata, Mapping) else None
+    return version if isinstance(version, str) else None

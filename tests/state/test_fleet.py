@@ -243,3 +243,20 @@ def test_vss_disabled_at_snapshot_time_means_crash_consistent(published: Publish
     assert state.last_snapshot is not None
     assert (state.last_snapshot.level, state.last_snapshot.reason) == (1, "vss_service_disabled")
     assert dict(state.checks)["vss_service"] is False
+
+
+def test_an_object_whose_version_was_applied_is_not_parsed_again(kubevirt_object) -> None:
+    problems: list[tuple[str, str]] = []
+    fleet = Fleet(on_state=lambda key, state: None, on_problem=lambda r, p: problems.append((r, p)))
+    raw = kubevirt_object("vmi-windows-agentconnected")
+    raw["metadata"]["resourceVersion"] = "7"
+    raw["status"]["nodeName"] = 42  # malformed: counted when parsed
+    fleet.replace(VMIS, [raw], now=1)
+    fleet.replace(VMIS, [raw], now=2)
+    assert problems == [(VMIS, "nodeName_not_string")]
+    raw["metadata"]["resourceVersion"] = "8"
+    fleet.upsert(VMIS, raw, now=3)
+    assert len(problems) == 2
+    fleet.replace(VMIS, [], now=4)  # pruned: a later object with the same name and version is new
+    fleet.upsert(VMIS, raw, now=5)
+    assert len(problems) == 3
