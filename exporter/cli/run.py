@@ -9,6 +9,7 @@ import secrets
 import signal
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> None:
         if args.demo:
             simulator, kubeconfig = await stack.enter_async_context(_demo_cluster(args))
             # The demo turns on every optional source so that all of the exporter is at work.
-            settings = _replace(
+            settings = replace(
                 settings,
                 kubeconfig=kubeconfig,
                 context=None,
@@ -151,9 +152,3 @@ async def _simulated_guests(simulator: Any, exporter: Exporter, token: str, inte
     guests = simulator.guest_targets()
     structlog.get_logger().bind(component="demo").info("simulated_guest_reports", url=url, guests=len(guests))
     await run_guest_reporters(guests, url=url, token=token, interval=interval, clock=simulator.now)
-
-
-def _replace(settings: Settings, **changes: object) -> Settings:
-    from dataclasses import replace
-
-    return replace(settings, **changes)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import structlog
 
+from exporter.settings import parse_address
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.simulator.versions import KubeVirtVersion
 
@@ -20,10 +21,12 @@ LARGE_FLEET = 5000
 
 
 def _listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"want HOST:PORT, got {text!r}")
-    return (host.strip("[]") or "127.0.0.1"), int(port)
+    try:
+        address = parse_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    # The simulator is a loopback tool: an empty host means loopback, not every interface.
+    return ("127.0.0.1" if text.startswith(":") else address.host), address.port
 
 
 def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterator
 
 from exporter.render.families import FAMILIES, render_vm
 from exporter.state.records import VmKey, VmState
@@ -123,6 +122,3 @@ class MetricsStore:
     def render(self, *, openmetrics: bool) -> bytes:
         """The per-VM part of a scrape body as one byte string (tests, tools)."""
         return b"".join(self.pieces(openmetrics=openmetrics, compress=False))
-
-    def iter_keys(self) -> Iterator[VmKey]:
-        return iter(self._keys)

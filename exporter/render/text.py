@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prometheus_client.utils import floatToGoString
-
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 EOF_LINE = b"# EOF\n"
@@ -29,10 +27,6 @@ def format_labels(names: Sequence[str], values: Sequence[str]) -> str:
         return ""
     pairs = ",".join(f'{n}="{escape_label_value(v)}"' for n, v in zip(names, values, strict=True))
     return "{" + pairs + "}"
-
-
-def sample_line(name: str, label_names: Sequence[str], label_values: Sequence[str], value: float) -> str:
-    return f"{name}{format_labels(label_names, label_values)} {floatToGoString(value)}\n"
 
 
 @dataclass(frozen=True, slots=True)

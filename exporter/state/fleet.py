@@ -76,8 +76,6 @@ class Fleet:
         # (when, key): VMs whose judgement changes by the clock alone; stale entries are harmless.
         self._due: list[tuple[float, VmKey]] = []
         self._scheduled: dict[VmKey, float] = {}
-        # snapshot uid → (error text, classified reason): judged often, classified once per text.
-        self._failure_reasons: dict[str, tuple[str, str]] = {}
         self._addresses: dict[str, VmKey] = {}
 
     # -- reading -------------------------------------------------------------------------------
@@ -98,9 +96,6 @@ class Fleet:
 
     def vm_of_vmi_uid(self, uid: str) -> VmKey | None:
         return self._vmi_uids.get(uid)
-
-    def object_count(self, resource: str) -> int:
-        return len(self._objects.get(resource, {}))
 
     # -- the reflector sink -----------------------------------------------------------------------
 
@@ -333,9 +328,7 @@ class Fleet:
         elif resource == VMS:
             record.vm = None
         elif resource == SNAPSHOTS:
-            gone = record.snapshots.pop(f"{identity[0]}/{identity[1]}", None)
-            if gone is not None:
-                self._failure_reasons.pop(gone.uid, None)
+            record.snapshots.pop(f"{identity[0]}/{identity[1]}", None)
 
     def _set_guest(self, record: VmRecord, info: GuestInfo) -> None:
         record.guest = info
@@ -384,13 +377,7 @@ class Fleet:
         )
 
     def _failure_reason(self, snapshot: SnapshotFacts) -> str | None:
-        if not snapshot.error_message:
-            return None
-        cached = self._failure_reasons.get(snapshot.uid)
-        if cached is None or cached[0] != snapshot.error_message:
-            cached = (snapshot.error_message, classify_cached(snapshot.error_message).reason)
-            self._failure_reasons[snapshot.uid] = cached
-        return cached[1]
+        return classify_cached(snapshot.error_message).reason if snapshot.error_message else None
 
     def _thaw_timeout_seen(self, record: VmRecord, snapshot: SnapshotFacts) -> bool:
         return self.freeze_errors.thaw_timeout_seen(record.key, snapshot)

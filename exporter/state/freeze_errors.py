@@ -208,9 +208,6 @@ class FreezeErrorLedger:
             return True
         return episode.start - self.gap <= observation.at <= episode.last + self.gap
 
-    def forget(self, key: VmKey) -> None:
-        self._vms.pop(key, None)
-
     def prune(self, keep: Callable[[VmKey], bool]) -> None:
         """Drop VMs that do not exist once their newest failure is older than two episode gaps.
 

@@ -31,6 +31,18 @@ async def run_until_exhausted(client: FakeClient, reflector: Reflector) -> None:
             await task
 
 
+async def run_until_first_pause(reflector: Reflector, sleeps: list[float]) -> None:
+    """Run the reflector for a bounded number of loop turns, until it first pauses, then stop it."""
+    task = asyncio.create_task(reflector.run())
+    for _ in range(100):
+        if sleeps:
+            break
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 def make(client: FakeClient, resource=VMIS, **settings) -> tuple[Reflector, RecordingSink, list[float], SelfMetrics]:
     sink = RecordingSink()
     sleeps: list[float] = []
@@ -158,14 +170,7 @@ async def test_snapshot_version_fallback() -> None:
 async def test_optional_resource_not_served_does_not_block_readiness() -> None:
     client = FakeClient(lists=[], watches=[], served={"/apis/backup.kubevirt.io": False})
     reflector, sink, sleeps, _ = make(client, resource=BACKUPS)
-    task = asyncio.create_task(reflector.run())
-    for _ in range(100):  # a bounded number of loop turns: the not-served path must reach its pause
-        if sleeps:
-            break
-        await asyncio.sleep(0)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await run_until_first_pause(reflector, sleeps)
     assert sink.calls[0] == ("synced", "virtualmachinebackups")
     assert reflector.unavailable
     assert sleeps and sleeps[0] == 300.0
@@ -196,12 +201,5 @@ async def test_optional_resource_we_may_not_read_does_not_block_readiness() -> N
 
     client.get_json = forbidden  # type: ignore[method-assign]
     reflector, sink, sleeps, _ = make(client, resource=BACKUPS)
-    task = asyncio.create_task(reflector.run())
-    for _ in range(100):
-        if sleeps:
-            break
-        await asyncio.sleep(0)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await run_until_first_pause(reflector, sleeps)
     assert sink.calls == [("synced", "virtualmachinebackups")]
