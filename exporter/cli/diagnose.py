@@ -13,7 +13,7 @@ from typing import Any
 from exporter.kube import errors
 from exporter.kube.client import KubeClient
 from exporter.kube.resources import EVENTS, SNAPSHOTS, VMIS, VMS, guestosinfo_path
-from exporter.state.classifier import remediation
+from exporter.state.error_advice import remediation
 from exporter.state.fleet import Fleet
 from exporter.state.records import VmKey, VmState
 
@@ -172,7 +172,7 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append("")
         episodes = ", ".join(f"{e['reason']}/{e['cause']} x{e['count']}" for e in report["freeze_error_episodes"])
         lines.append(f"Freeze failures (episodes): {episodes}")
-        advice = classify_advice(error)
+        advice = remediation_for_error(error)
         lines.append(f"Newest: {error['reason']} (cause {error['cause']}) at {error['time']} via {error['source']}")
         if error["hresult"]:
             lines.append(f"  HRESULT {error['hresult']} {error['hresult_name'] or ''}".rstrip())
@@ -185,7 +185,7 @@ def render_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def classify_advice(error: dict[str, Any]) -> str:
+def remediation_for_error(error: dict[str, Any]) -> str:
     """Remediation for the newest error, from its reason, cause and volume."""
     return remediation(error["reason"], error["cause"], error.get("volume"))
 

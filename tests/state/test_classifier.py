@@ -16,7 +16,7 @@ import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from exporter.state.classifier import CAUSES, REASONS, Classification, classify, remediation
+from exporter.state.classifier import CAUSES, REASONS, Classification, classify
 
 DATA = Path(__file__).parent.parent / "data" / "freeze_errors"
 FREEZE = "guest-fsfreeze-freeze"
@@ -1053,13 +1053,3 @@ def test_trailing_garbage_keeps_the_reason(template: Template, layer: str, garba
     result = classify(wrap(template, layer, f"{template.message}: {garbage}"))
 
     assert result.reason == template.reason
-
-
-def test_remediation_from_stored_labels_matches_classify() -> None:
-    result = classify(f"failed to add {GUID_VOLUME} to snapshot set: Windows error 0x80042304: ")
-
-    assert remediation(result.reason, result.cause, result.volume) == result.remediation
-    assert remediation("no_such_reason", "", None) == classify("unrecognised").remediation
-    assert (
-        remediation("start_snapshot_set", "no_such_cause", None) == classify("failed to start snapshot set").remediation
-    )
