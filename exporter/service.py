@@ -14,6 +14,8 @@ from aiohttp import web
 from exporter.kube import resources
 from exporter.kube.client import KubeClient
 from exporter.kube.reflector import Reflector, ReflectorSettings
+from exporter.render.families import FAMILIES
+from exporter.render.selection import FamilySelection
 from exporter.render.self_metrics import SelfMetrics
 from exporter.render.sharding import owner
 from exporter.render.store import MetricsStore
@@ -83,7 +85,8 @@ class Exporter:
         self.metrics = SelfMetrics()
         self.metrics.shard_ordinal.set(settings.shard)
         self.metrics.total_shards.set(settings.total_shards)
-        self.store = MetricsStore()
+        selection = FamilySelection(allow=settings.metric_allowlist, deny=settings.metric_denylist)
+        self.store = MetricsStore(selection.select())
         self.readiness = Readiness()
         self.fleet = Fleet(
             on_state=self.store.put,
@@ -119,9 +122,21 @@ class Exporter:
                 clock=clock,
             )
         self.log = structlog.get_logger().bind(component="exporter")
+        if selection.allow or selection.deny:
+            self._log_selection(selection)
         self.links: dict[str, str] = {"Kubernetes API": client.host}
         self.bound_urls: dict[str, str] = {}
         self._problems_logged: set[tuple[str, str]] = set()
+
+    def _log_selection(self, selection: FamilySelection) -> None:
+        exported = {f.name for f in self.store.families}
+        self.log.info(
+            "metric_families_selected",
+            exported=len(exported),
+            dropped=sorted(f.name for f in FAMILIES if f.name not in exported),
+        )
+        for pattern in selection.unmatched():
+            self.log.warning("metric_pattern_matches_nothing", pattern=pattern)
 
     def _count_problem(self, resource: str, problem: str) -> None:
         """Count every malformed field; log each kind once, so a bad object cannot flood the log."""

@@ -7,6 +7,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from exporter.render.selection import pattern_problem, split_patterns
+
 
 class SettingsError(ValueError):
     """Invalid settings; ``problems`` maps each field to what is wrong with it."""
@@ -62,6 +64,8 @@ class Settings:
     watch_timeout_seconds: int = 300
     inactivity_timeout: float = 330.0
     tick_interval: float = 5.0
+    metric_allowlist: tuple[str, ...] = ()
+    metric_denylist: tuple[str, ...] = ()
 
 
 def shard_from_pod_name(name: str) -> int | None:
@@ -109,6 +113,7 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
         problems["guest_report_token_file"] = "not a readable file"
     if report_listen is not None and not args.guest_report_token_file and not getattr(args, "demo", False):
         problems["guest_report_token_file"] = "required with --guest-report-listen"
+    metric_lists = _metric_lists(args, problems)
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -125,8 +130,21 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
         guest_report_max_age=args.guest_report_max_age,
         follow_launcher_logs=args.follow_launcher_logs,
         launcher_log_streams=args.launcher_log_streams,
-        shard=shard,
-        total_shards=total,
+        shard=shard, total_shards=total,
         stuck_frozen_after=args.stuck_frozen_after,
         freeze_episode_gap=args.freeze_episode_gap,
+        **metric_lists,
     )
+
+
+def _metric_lists(args: argparse.Namespace, problems: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """--metric-allowlist / --metric-denylist: one or the other, every pattern a valid regex."""
+    allowlist = split_patterns(getattr(args, "metric_allowlist", None) or ())
+    denylist = split_patterns(getattr(args, "metric_denylist", None) or ())
+    if allowlist and denylist:
+        problems["metric_allowlist"] = "--metric-allowlist and --metric-denylist are mutually exclusive; give one"
+    for name, patterns in (("metric_allowlist", allowlist), ("metric_denylist", denylist)):
+        invalid = [p for p in map(pattern_problem, patterns) if p]
+        if invalid:
+            problems[name] = "; ".join(invalid)
+    return {"metric_allowlist": allowlist, "metric_denylist": denylist}

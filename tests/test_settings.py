@@ -71,3 +71,26 @@ def test_namespaces_are_deduplicated(tmp_path) -> None:
     )
     assert settings.namespaces == ("a", "b")
     assert settings.guest_report_listen == Address("127.0.0.1", 0)
+
+
+def test_metric_lists_are_split_on_commas_and_kept() -> None:
+    settings = from_args(parse("--metric-denylist", "kubevirt_vss_guest_volume_.*, kubevirt_vss_writer_failed_info"))
+    assert settings.metric_denylist == ("kubevirt_vss_guest_volume_.*", "kubevirt_vss_writer_failed_info")
+    assert settings.metric_allowlist == ()
+    settings = from_args(
+        parse("--metric-allowlist", "kubevirt_vss_vm_info", "--metric-allowlist", "kubevirt_vss_fs_.*")
+    )
+    assert settings.metric_allowlist == ("kubevirt_vss_vm_info", "kubevirt_vss_fs_.*")
+
+
+def test_metric_allowlist_and_denylist_are_mutually_exclusive() -> None:
+    with pytest.raises(SettingsError) as error:
+        from_args(parse("--metric-allowlist", "kubevirt_vss_vm_info", "--metric-denylist", "kubevirt_vss_writers"))
+    assert "mutually exclusive" in error.value.problems["metric_allowlist"]
+
+
+def test_invalid_metric_pattern_is_named() -> None:
+    with pytest.raises(SettingsError) as error:
+        from_args(parse("--metric-denylist", "kubevirt_vss_ok,kubevirt_vss_(bad"))
+    assert set(error.value.problems) == {"metric_denylist"}
+    assert "'kubevirt_vss_(bad' is not a valid regular expression" in error.value.problems["metric_denylist"]

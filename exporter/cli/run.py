@@ -35,6 +35,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-format", choices=("json", "console"), default=None, help="default: console on a terminal, else json"
     )
     serving.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serving.add_argument(
+        "--metric-allowlist",
+        action="append",
+        metavar="REGEX[,REGEX...]",
+        help="export only the per-VM metric families whose whole name matches one of these patterns",
+    )
+    serving.add_argument(
+        "--metric-denylist",
+        action="append",
+        metavar="REGEX[,REGEX...]",
+        help="export every per-VM metric family except those whose whole name matches one of these patterns "
+        "(e.g. 'kubevirt_vss_guest_volume_.*'); not with --metric-allowlist",
+    )
     sources = parser.add_argument_group("sources")
     sources.add_argument("--guestosinfo-interval", type=float, default=60.0, metavar="SECONDS")
     sources.add_argument("--guestosinfo-concurrency", type=int, default=8, metavar="N")

@@ -6,7 +6,7 @@ its own labels. Adding a metric means adding one spec here and one golden case i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from prometheus_client.utils import floatToGoString
@@ -223,12 +223,12 @@ FAMILIES: tuple[FamilySpec, ...] = (
 )
 
 
-def render_vm(state: VmState) -> tuple[bytes, ...]:
-    """One VM's sample lines, one bytes object per family in FAMILIES order."""
+def render_vm(state: VmState, families: Sequence[FamilySpec] = FAMILIES) -> tuple[bytes, ...]:
+    """One VM's sample lines, one bytes object per family of ``families``, in that order."""
     # The identity labels are escaped once per VM, not once per sample.
     identity = format_labels(IDENTITY, (state.key.namespace, state.key.name))[1:-1]
     rendered: list[bytes] = []
-    for family in FAMILIES:
+    for family in families:
         lines = []
         for labels, value in family.samples(state):
             extra = format_labels(family.labels, labels)

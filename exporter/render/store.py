@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from exporter.render.families import FAMILIES, render_vm
+from exporter.render.families import FAMILIES, FamilySpec, render_vm
 from exporter.state.records import VmKey, VmState
 
 BLOCKS = 64
@@ -29,10 +31,20 @@ def _block_of(key: VmKey) -> int:
     return zlib.adler32(f"{key.namespace}/{key.name}".encode()) % BLOCKS
 
 
-_TEXT_HEADERS = tuple(family.header.text() for family in FAMILIES)
-_OPENMETRICS_HEADERS = tuple(family.header.openmetrics() for family in FAMILIES)
-_TEXT_HEADERS_GZ = tuple(_gzip(h) for h in _TEXT_HEADERS)
-_OPENMETRICS_HEADERS_GZ = tuple(_gzip(h) for h in _OPENMETRICS_HEADERS)
+@dataclass(frozen=True, slots=True)
+class _Headers:
+    """HELP/TYPE lines of the stored families, per format, plain and as gzip members."""
+
+    text: tuple[bytes, ...]
+    openmetrics: tuple[bytes, ...]
+    text_gz: tuple[bytes, ...]
+    openmetrics_gz: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, families: Sequence[FamilySpec]) -> _Headers:
+        text = tuple(family.header.text() for family in families)
+        openmetrics = tuple(family.header.openmetrics() for family in families)
+        return cls(text, openmetrics, tuple(map(_gzip, text)), tuple(map(_gzip, openmetrics)))
 
 
 class _Block:
@@ -65,10 +77,15 @@ class _Block:
 
 
 class MetricsStore:
-    """VM key → rendered bytes per family. Not thread-safe: one event loop owns it."""
+    """VM key → rendered bytes per family. Not thread-safe: one event loop owns it.
 
-    def __init__(self) -> None:
-        self._blocks = [[_Block() for _ in range(BLOCKS)] for _ in FAMILIES]
+    Only ``families`` are ever rendered (see render/selection.py): a family left out costs nothing.
+    """
+
+    def __init__(self, families: Sequence[FamilySpec] = FAMILIES) -> None:
+        self.families = tuple(families)
+        self._headers = _Headers.of(self.families)
+        self._blocks = [[_Block() for _ in range(BLOCKS)] for _ in self.families]
         self._keys: set[VmKey] = set()
         self.generation = 0
 
@@ -85,7 +102,7 @@ class MetricsStore:
             return
         block = _block_of(key)
         changed = False
-        for per_family, chunk in zip(self._blocks, render_vm(state), strict=True):
+        for per_family, chunk in zip(self._blocks, render_vm(state, self.families), strict=True):
             changed |= per_family[block].set(key, chunk)
         self._keys.add(key)
         if changed:
@@ -106,10 +123,11 @@ class MetricsStore:
         Built synchronously, so a response streamed from it is one consistent view even if the
         store changes while it is being written. With ``compress`` every piece is a gzip member.
         """
+        h = self._headers
         if compress:
-            headers = _OPENMETRICS_HEADERS_GZ if openmetrics else _TEXT_HEADERS_GZ
+            headers = h.openmetrics_gz if openmetrics else h.text_gz
         else:
-            headers = _OPENMETRICS_HEADERS if openmetrics else _TEXT_HEADERS
+            headers = h.openmetrics if openmetrics else h.text
         out: list[bytes] = []
         for header, blocks in zip(headers, self._blocks, strict=True):
             out.append(header)

@@ -27,3 +27,11 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in ("run", "simulate", "explain", "diagnose"):
         assert command in out
+
+
+def test_conflicting_metric_lists_exit_2_before_connecting(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "--metric-allowlist", "a", "--metric-denylist", "b", "--listen", "127.0.0.1:0"]
+    argv += ["--log-format", "json"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "invalid_setting" in err and "metric_allowlist" in err and "mutually exclusive" in err
