@@ -44,7 +44,7 @@ class FleetSink:
     clock: Callable[[], float] = time.time
     log: Any = field(default_factory=lambda: structlog.get_logger().bind(component="sink"))
 
-    async def replace(self, resource: str, items: Sequence[RawObject]) -> None:
+    async def replace(self, resource: str, items: Sequence[RawObject], *, namespace: str | None) -> None:
         """Feed a full list in chunks, yielding between them: a list of 100k objects must not
         stall scrapes and health checks for seconds."""
         relist = self.fleet.begin_relist(resource)
@@ -64,7 +64,6 @@ class FleetSink:
         self.readiness.mark_synced(resource)
         if first:
             self.log.info("initial_sync_done", resource=resource, still_pending=self.readiness.pending)
-        self.metrics.synced.labels(resource).set(1)
 
 
 class Exporter:

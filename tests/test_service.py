@@ -33,9 +33,9 @@ async def test_a_large_list_yields_to_the_event_loop_and_then_prunes() -> None:
             await asyncio.sleep(0)
 
     other = asyncio.create_task(other_work())
-    await sink.replace("virtualmachineinstances", items)
+    await sink.replace("virtualmachineinstances", items, namespace=None)
     assert len(store) == len(items)
-    await sink.replace("virtualmachineinstances", items[:10])
+    await sink.replace("virtualmachineinstances", items[:10], namespace=None)
     other.cancel()
     await asyncio.gather(other, return_exceptions=True)
     assert turns >= 5  # the other task ran between chunks

@@ -1,4 +1,8 @@
-"""Jittered exponential backoff; seedable so tests see exact delays."""
+"""Jittered exponential backoff; seedable so tests see exact delays.
+
+The cap is short on purpose: after an API outage the exporter should reconverge within seconds of
+the API's return, and a retry every ~10 s per resource is no load for an API server.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ class Backoff:
         self,
         *,
         initial: float = 0.5,
-        maximum: float = 60.0,
+        maximum: float = 10.0,
         factor: float = 2.0,
         jitter: float = 0.2,
         rng: random.Random | None = None,

@@ -1,15 +1,22 @@
-"""List, then watch from the list's resourceVersion, then relist on 410 or a broken stream — forever.
+"""Mirror one resource into a sink: list, watch from the list's resourceVersion, relist — forever.
 
-We own this loop because the client library retries a 410 once and then raises. Outcomes are
-counted with bounded labels and logged once with context; the loop always carries on.
+The loop is cut by lifetime. ``list_objects`` is one full (paged) list; ``watch_stream`` is one watch
+request; ``list_and_watch`` is one relist lifetime (a list, then watches re-opened while the
+resourceVersion stays valid) and returns why it ended; ``Reflector.run`` repeats that forever per
+namespace with jittered backoff. Every request's outcome is counted in one place, ``Outcomes``.
+
+We own this loop because the client library retries a 410 once and then raises. A 410 and a
+closed stream are return values; every other failure is counted with a bounded label, logged
+once with context, and the loop carries on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import aclosing, contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
@@ -17,16 +24,23 @@ import structlog
 from exporter.kube import errors
 from exporter.kube.backoff import Backoff
 from exporter.kube.resources import Resource
-from exporter.kube.watching import BOOKMARK, DELETED, EXPIRED, OBJECT_TYPES, read_events
+from exporter.kube.watching import BOOKMARK, DELETED, EXPIRED, OBJECT_TYPES, WatchEvent, read_events
 from exporter.render.self_metrics import SelfMetrics
 
 RawObject = Mapping[str, Any]
+Identity = tuple[str, str]
+NOT_SERVED_RECHECK_SECONDS = 300.0
+ALL_NAMESPACES: str | None = None
 
 
 class Sink(Protocol):
-    """Receives a reflector's view of one resource."""
+    """Receives a reflector's view of one resource.
 
-    async def replace(self, resource: str, items: Sequence[RawObject]) -> None: ...
+    ``replace`` carries a full list of ``namespace`` (``None``: every namespace); it replaces only
+    that namespace's objects, so the lists of several watched namespaces never prune each other.
+    """
+
+    async def replace(self, resource: str, items: Sequence[RawObject], *, namespace: str | None) -> None: ...
     def upsert(self, resource: str, raw: RawObject) -> None: ...
     def delete(self, resource: str, raw: RawObject) -> None: ...
     def synced(self, resource: str) -> None: ...
@@ -45,6 +59,75 @@ class ReflectorSettings:
     list_timeout: float = 60.0
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One complete list: its objects and the resourceVersion to watch from."""
+
+    items: list[RawObject]
+    resource_version: str
+
+
+class Outcomes:
+    """Counts every list and watch request of one resource with bounded labels, in one place.
+
+    It also stamps ``last_contact``: the last time the API answered for this resource (a list, an
+    opened watch, any event or bookmark, a watch the server closed cleanly) — the staleness signal.
+    """
+
+    def __init__(self, metrics: SelfMetrics, resource: str, clock: Callable[[], float]) -> None:
+        self._metrics = metrics
+        self._resource = resource
+        self._clock = clock
+
+    def contact(self) -> None:
+        self._metrics.last_contact.labels(self._resource).set(self._clock())
+
+    @contextmanager
+    def listing(self) -> Iterator[None]:
+        try:
+            yield
+        except errors.KubeError:
+            self._metrics.lists.labels(self._resource, "error").inc()
+            raise
+        self._metrics.lists.labels(self._resource, "success").inc()
+        self.contact()
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        try:
+            yield
+        except errors.Gone:
+            self.contact()  # the server answered: our resourceVersion is too old, not an error
+            raise
+        except errors.KubeError as error:
+            self._metrics.watch_errors.labels(self._resource, error.reason).inc()
+            raise
+
+    def event(self, event_type: str) -> None:
+        self._metrics.watch_events.labels(self._resource, event_type).inc()
+        self._metrics.last_event.labels(self._resource).set(self._clock())
+        self.contact()
+
+    def relist(self, reason: str) -> None:
+        self._metrics.relists.labels(self._resource, reason).inc()
+
+    def cached(self, count: int) -> None:
+        self._metrics.objects.labels(self._resource).set(count)
+
+    def synced(self, value: bool) -> None:
+        self._metrics.synced.labels(self._resource).set(1 if value else 0)
+
+
+@dataclass(slots=True)
+class _Scope:
+    """What the reflector holds for one watched namespace (or for all of them)."""
+
+    namespace: str | None
+    known: set[Identity] = field(default_factory=set)
+    listed_once: bool = False
+    healthy: bool = False
+
+
 class Reflector:
     """Keeps one resource (optionally limited to some namespaces) mirrored into a sink."""
 
@@ -57,27 +140,173 @@ class Reflector:
         metrics: SelfMetrics,
         namespaces: Sequence[str] = (),
         settings: ReflectorSettings | None = None,
-        backoff: Backoff | None = None,
+        backoff: Callable[[], Backoff] = Backoff,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.resource = resource
         self.sink = sink
-        self.metrics = metrics
-        self.namespaces = tuple(namespaces) or (None,)
         self.settings = settings or ReflectorSettings()
-        self.backoff = backoff or Backoff()
+        self.outcomes = Outcomes(metrics, resource.name, clock)
+        self._new_backoff = backoff
         self._sleep = sleep
         self._clock = clock
+        self._scopes = [_Scope(namespace) for namespace in dict.fromkeys(namespaces or (ALL_NAMESPACES,))]
         self._version: str | None = None
-        self._known: set[tuple[str, str]] = set()
+        self._announced_sync = False
         self._log = structlog.get_logger().bind(component="reflector", resource=resource.name)
         self.unavailable = False
 
     async def run(self) -> None:
-        """Mirror the resource until cancelled."""
-        await asyncio.gather(*(self._run_namespace(ns) for ns in self.namespaces))
+        """Mirror the resource until cancelled; each namespace has its own loop and backoff."""
+        await asyncio.gather(*(self._forever(scope) for scope in self._scopes))
+
+    # -- lifetimes -------------------------------------------------------------------------------
+
+    async def _forever(self, scope: _Scope) -> None:
+        """Relist forever: pause with jittered backoff after failures, quietly after a 410."""
+        backoff = self._new_backoff()
+        reason = "initial"
+        while True:
+            try:
+                version = await self._resolve_version(scope.namespace)
+                if version is None:
+                    await self._not_served(scope)
+                    continue
+                self.unavailable = False
+                if reason != "initial":
+                    self.outcomes.relist(reason)
+                reason = await self.list_and_watch(scope, self.resource.path(version, scope.namespace), backoff)
+            except asyncio.CancelledError:
+                raise
+            except errors.KubeError as error:
+                reason = error.reason
+                await self._pause_after(error, scope, backoff)
+            except Exception as error:  # never let one resource's surprise stop the exporter
+                reason = "error"
+                self._log.exception("reflector_unexpected_error", namespace=scope.namespace)
+                await self._pause_after(errors.from_exception(error), scope, backoff)
+
+    async def list_and_watch(self, scope: _Scope, path: str, backoff: Backoff) -> str:
+        """One relist lifetime: a full list into the sink, then watches; returns the relist reason."""
+        listed = await self.list_objects(path, scope.namespace)
+        await self.sink.replace(self.resource.name, listed.items, namespace=scope.namespace)
+        scope.known = {identity for identity in map(_identity, listed.items) if identity is not None}
+        self._update_cached()
+        self._mark_listed(scope)
+        resource_version = listed.resource_version
+        while True:
+            opened = self._clock()
+            received = 0
+            try:
+                async with aclosing(self.watch_stream(path, resource_version)) as events:
+                    async for event in events:
+                        # Reset only once a watch delivers: a list that succeeds followed by a watch
+                        # that fails at once must still back off, not relist in a tight loop.
+                        backoff.reset()
+                        received += 1
+                        if event.type == EXPIRED:
+                            self._log.info(
+                                "watch_expired", namespace=scope.namespace, resource_version=resource_version
+                            )
+                            return "expired"
+                        resource_version = event.resource_version or resource_version
+                        self._apply(scope, event)
+            except errors.Gone:
+                return "expired"
+            self.outcomes.contact()  # the server closed the watch at its timeout: a healthy end
+            if not received and self._clock() - opened < 1.0:
+                # A server that closes watches at once would otherwise be hammered in a tight loop.
+                await self._sleep(backoff.next())
+
+    async def list_objects(self, path: str, namespace: str | None) -> Listed:
+        """One complete, paged list; an expired continue token starts it over."""
+        items: list[RawObject] = []
+        continue_token: str | None = None
+        resource_version = ""
+        started = self._clock()
+        while True:
+            query: dict[str, Any] = {"limit": self.settings.page_size, **self.resource.selectors()}
+            if continue_token:
+                query["continue"] = continue_token
+            try:
+                with self.outcomes.listing():
+                    page = await self.client.get_json(path, query=query, timeout=self.settings.list_timeout)
+                    if not isinstance(page, Mapping) or not isinstance(page.get("items"), list):
+                        raise errors.MalformedResponse("list response without items")
+            except errors.Gone:
+                if not continue_token:
+                    raise
+                items, continue_token = [], None
+                continue
+            items.extend(item for item in page["items"] if isinstance(item, Mapping))
+            metadata = page.get("metadata") if isinstance(page.get("metadata"), Mapping) else {}
+            continue_token = metadata.get("continue") or None
+            resource_version = str(metadata.get("resourceVersion") or "")
+            if not continue_token:
+                break
+            if len(items) >= 5000 and len(items) % 5000 < self.settings.page_size:
+                self._log.info("list_progress", namespace=namespace, objects=len(items))
+        self._log.info(
+            "listed",
+            namespace=namespace,
+            objects=len(items),
+            resource_version=resource_version,
+            seconds=round(self._clock() - started, 3),
+        )
+        return Listed(items, resource_version)
+
+    async def watch_stream(self, path: str, resource_version: str) -> AsyncIterator[WatchEvent]:
+        """One watch request from ``resource_version``; ends when the server closes the stream."""
+        query = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": self.settings.watch_timeout_seconds,
+            **self.resource.selectors(),
+        }
+        with self.outcomes.watching():
+            async with self.client.stream_lines(path, query=query) as lines:
+                self.outcomes.contact()
+                async for event in read_events(lines, inactivity_timeout=self.settings.inactivity_timeout):
+                    self.outcomes.event(event.type)
+                    yield event
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _apply(self, scope: _Scope, event: WatchEvent) -> None:
+        if event.type == BOOKMARK or event.type not in OBJECT_TYPES:
+            return
+        identity = _identity(event.raw_object)
+        if event.type == DELETED:
+            self.sink.delete(self.resource.name, event.raw_object)
+            if identity is not None:
+                scope.known.discard(identity)
+        else:
+            self.sink.upsert(self.resource.name, event.raw_object)
+            if identity is not None:
+                scope.known.add(identity)
+        self._update_cached()
+
+    def _update_cached(self) -> None:
+        self.outcomes.cached(sum(len(scope.known) for scope in self._scopes))
+
+    def _mark_listed(self, scope: _Scope) -> None:
+        """The resource counts as synced once every watched namespace has been listed."""
+        scope.listed_once = scope.healthy = True
+        self.outcomes.synced(all(s.healthy for s in self._scopes))
+        if not self._announced_sync and all(s.listed_once for s in self._scopes):
+            self._announced_sync = True
+            self.sink.synced(self.resource.name)
+
+    async def _not_served(self, scope: _Scope) -> None:
+        if not self.unavailable:
+            self._log.info("resource_not_served", optional=self.resource.optional)
+        self.unavailable = True
+        # An API the cluster does not have must not hold readiness back.
+        self._mark_listed(scope)
+        await self._sleep(NOT_SERVED_RECHECK_SECONDS)
 
     async def _resolve_version(self, namespace: str | None) -> str | None:
         """The first served API version; ``None`` when the resource is not served at all.
@@ -103,148 +332,24 @@ class Reflector:
             return version
         return None
 
-    async def _run_namespace(self, namespace: str | None) -> None:
-        synced_once = False
-        reason = "initial"
-        while True:
-            try:
-                version = await self._resolve_version(namespace)
-                if version is None:
-                    if not self.unavailable:
-                        self._log.info("resource_not_served", optional=self.resource.optional)
-                    self.unavailable = True
-                    if not synced_once:
-                        # An API the cluster does not have must not hold readiness back.
-                        self.sink.synced(self.resource.name)
-                        synced_once = True
-                    await self._sleep(300.0)
-                    continue
-                self.unavailable = False
-                path = self.resource.path(version, namespace)
-                if reason != "initial":
-                    self.metrics.relists.labels(self.resource.name, reason).inc()
-                resource_version = await self._list(path, namespace)
-                if not synced_once:
-                    self.sink.synced(self.resource.name)
-                    synced_once = True
-                self.metrics.synced.labels(self.resource.name).set(1)
-                self.backoff.reset()
-                reason = await self._watch(path, resource_version)
-                if reason == "expired":
-                    continue  # a quiet relist: 410 is normal life for a watch
-            except asyncio.CancelledError:
-                raise
-            except errors.KubeError as error:
-                reason = error.reason
-                self.metrics.synced.labels(self.resource.name).set(0)
-                await self._pause_after(error, namespace)
-            except Exception as error:  # never let one resource's surprise stop the exporter
-                reason = "error"
-                self._log.exception("reflector_unexpected_error", namespace=namespace)
-                await self._pause_after(errors.from_exception(error), namespace)
-
-    async def _pause_after(self, error: errors.KubeError, namespace: str | None) -> None:
-        delay = self.backoff.next()
+    async def _pause_after(self, error: errors.KubeError, scope: _Scope, backoff: Backoff) -> None:
+        scope.healthy = False
+        self.outcomes.synced(False)
+        delay = backoff.next()
         if isinstance(error, errors.TooManyRequests) and error.retry_after:
             delay = max(delay, error.retry_after)
         self._log.warning(
             "reflector_error",
-            namespace=namespace,
+            namespace=scope.namespace,
             error=str(error),
             reason=error.reason,
-            attempt=self.backoff.attempt,
+            attempt=backoff.attempt,
             retry_in=round(delay, 2),
         )
         await self._sleep(delay)
 
-    async def _list(self, path: str, namespace: str | None) -> str:
-        items: list[RawObject] = []
-        continue_token: str | None = None
-        started = self._clock()
-        while True:
-            query: dict[str, Any] = {"limit": self.settings.page_size, **self.resource.selectors()}
-            if continue_token:
-                query["continue"] = continue_token
-            try:
-                page = await self.client.get_json(path, query=query, timeout=self.settings.list_timeout)
-            except errors.KubeError as error:
-                self.metrics.lists.labels(self.resource.name, "error").inc()
-                if isinstance(error, errors.Gone) and continue_token:
-                    # The continue token expired mid-list: start the list over.
-                    items, continue_token = [], None
-                    continue
-                raise
-            if not isinstance(page, Mapping) or not isinstance(page.get("items"), list):
-                self.metrics.lists.labels(self.resource.name, "error").inc()
-                raise errors.MalformedResponse("list response without items")
-            items.extend(item for item in page["items"] if isinstance(item, Mapping))
-            metadata = page.get("metadata") if isinstance(page.get("metadata"), Mapping) else {}
-            continue_token = metadata.get("continue") or None
-            resource_version = metadata.get("resourceVersion") or ""
-            if not continue_token:
-                break
-            if len(items) >= 5000 and len(items) % 5000 < self.settings.page_size:
-                self._log.info("list_progress", namespace=namespace, objects=len(items))
-        self.metrics.lists.labels(self.resource.name, "success").inc()
-        await self.sink.replace(self.resource.name, items)
-        self._known = {identity for identity in map(_identity, items) if identity is not None}
-        self.metrics.objects.labels(self.resource.name).set(len(self._known))
-        self._log.info(
-            "listed",
-            namespace=namespace,
-            objects=len(items),
-            resource_version=resource_version,
-            seconds=round(self._clock() - started, 3),
-        )
-        return str(resource_version)
 
-    async def _watch(self, path: str, resource_version: str) -> str:
-        """Watch until the stream ends; return the relist reason, or raise for errors.
-
-        A stream closed by the server's timeout is re-opened from the last resourceVersion.
-        """
-        while True:
-            opened = self._clock()
-            received = 0
-            query = {
-                "watch": "true",
-                "resourceVersion": resource_version,
-                "allowWatchBookmarks": "true",
-                "timeoutSeconds": self.settings.watch_timeout_seconds,
-                **self.resource.selectors(),
-            }
-            try:
-                async with self.client.stream_lines(path, query=query) as lines:
-                    async for event in read_events(lines, inactivity_timeout=self.settings.inactivity_timeout):
-                        received += 1
-                        self.metrics.watch_events.labels(self.resource.name, event.type).inc()
-                        self.metrics.last_event.labels(self.resource.name).set(self._clock())
-                        if event.type == EXPIRED:
-                            self._log.info("watch_expired", resource_version=resource_version)
-                            return "expired"
-                        resource_version = event.resource_version or resource_version
-                        if event.type == BOOKMARK:
-                            continue
-                        identity = _identity(event.raw_object)
-                        if event.type == DELETED:
-                            self.sink.delete(self.resource.name, event.raw_object)
-                            self._known.discard(identity)  # type: ignore[arg-type]
-                        elif event.type in OBJECT_TYPES:
-                            self.sink.upsert(self.resource.name, event.raw_object)
-                            if identity is not None:
-                                self._known.add(identity)
-                        self.metrics.objects.labels(self.resource.name).set(len(self._known))
-            except errors.Gone:
-                return "expired"
-            except errors.KubeError as error:
-                self.metrics.watch_errors.labels(self.resource.name, error.reason).inc()
-                raise
-            if not received and self._clock() - opened < 1.0:
-                # A server that closes watches at once would otherwise be hammered in a tight loop.
-                await self._sleep(self.backoff.next())
-
-
-def _identity(raw: RawObject) -> tuple[str, str] | None:
+def _identity(raw: RawObject) -> Identity | None:
     metadata = raw.get("metadata")
     if not isinstance(metadata, Mapping):
         return None

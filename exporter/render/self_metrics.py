@@ -30,7 +30,8 @@ class SelfMetrics:
         self.objects = Gauge(PREFIX + "objects", "Objects in each reflector's cache.", ["resource"], registry=r)
         self.synced = Gauge(
             PREFIX + "synced",
-            "1 once the reflector finished its first list; 0 while relisting.",
+            "1 while every watched namespace of the resource is listed and watched; 0 after an error until the "
+            "next successful list.",
             ["resource"],
             registry=r,
         )
@@ -42,6 +43,13 @@ class SelfMetrics:
         )
         self.last_event = Gauge(
             PREFIX + "last_event_timestamp_seconds", "When the last watch event arrived.", ["resource"], registry=r
+        )
+        self.last_contact = Gauge(
+            PREFIX + "last_contact_timestamp_seconds",
+            "When the API last answered for the resource: a list, an opened or cleanly closed watch, an event or "
+            "bookmark. Staleness is time() minus this.",
+            ["resource"],
+            registry=r,
         )
         self.malformed = Counter(
             PREFIX + "malformed_objects",

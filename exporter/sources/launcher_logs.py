@@ -117,9 +117,11 @@ class LauncherLogs:
 
     # -- reflector sink ------------------------------------------------------------------------
 
-    async def replace(self, resource: str, items: Sequence[RawObject]) -> None:
-        pods = (launcher_pod(raw) for raw in items)
-        self.pods = {p.uid: p for p in pods if p is not None}
+    async def replace(self, resource: str, items: Sequence[RawObject], *, namespace: str | None) -> None:
+        """A full list of ``namespace`` (``None``: all) replaces only that namespace's pods."""
+        listed = (launcher_pod(raw) for raw in items)
+        kept = {uid: p for uid, p in self.pods.items() if namespace is not None and p.namespace != namespace}
+        self.pods = kept | {p.uid: p for p in listed if p is not None}
         self._changed.set()
 
     def upsert(self, resource: str, raw: RawObject) -> None:

@@ -90,8 +90,9 @@ class RecordingSink:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
-    async def replace(self, resource: str, items: Any) -> None:
-        self.calls.append(("replace", [i["metadata"]["name"] for i in items]))
+    async def replace(self, resource: str, items: Any, *, namespace: str | None) -> None:
+        names = [i["metadata"]["name"] for i in items]
+        self.calls.append(("replace", names) if namespace is None else ("replace", namespace, names))
 
     def upsert(self, resource: str, raw: Any) -> None:
         self.calls.append(("upsert", raw["metadata"]["name"]))
@@ -101,3 +102,39 @@ class RecordingSink:
 
     def synced(self, resource: str) -> None:
         self.calls.append(("synced", resource))
+
+
+class NamespacedClient:
+    """One scripted ``FakeClient`` per namespace, chosen by the ``/namespaces/<ns>/`` part of the path."""
+
+    def __init__(self, scripts: Mapping[str, FakeClient]) -> None:
+        self.scripts = dict(scripts)
+
+    def _script(self, path: str) -> FakeClient:
+        namespace = path.split("/namespaces/", 1)[1].split("/", 1)[0]
+        return self.scripts[namespace]
+
+    async def get_json(self, path: str, *, query: Mapping[str, Any] | None = None, timeout: float = 30.0) -> Any:
+        return await self._script(path).get_json(path, query=query, timeout=timeout)
+
+    def stream_lines(self, path: str, *, query: Mapping[str, Any] | None = None) -> Any:
+        return self._script(path).stream_lines(path, query=query)
+
+    async def all_exhausted(self) -> None:
+        await asyncio.gather(*(script.exhausted.wait() for script in self.scripts.values()))
+
+
+def vmi(namespace: str, name: str, rv: str) -> dict[str, Any]:
+    """A running VMI the fleet accepts."""
+    return {
+        "metadata": {"namespace": namespace, "name": name, "uid": f"{namespace}-{name}", "resourceVersion": rv},
+        "status": {"phase": "Running"},
+    }
+
+
+def vmi_event(kind: str, namespace: str, name: str, rv: str) -> bytes:
+    return json.dumps({"type": kind, "object": vmi(namespace, name, rv)}).encode() + b"\n"
+
+
+def vmi_list(rv: str, *items: dict[str, Any]) -> dict[str, Any]:
+    return {"items": list(items), "metadata": {"resourceVersion": rv}}

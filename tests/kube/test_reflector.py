@@ -58,7 +58,7 @@ def make(client: FakeClient, resource=VMIS, **settings) -> tuple[Reflector, Reco
         sink=sink,
         metrics=metrics,
         settings=ReflectorSettings(**settings) if settings else None,
-        backoff=Backoff(initial=1, maximum=8, jitter=0, rng=random.Random(1)),
+        backoff=lambda: Backoff(initial=1, maximum=8, jitter=0, rng=random.Random(1)),
         sleep=sleep,
     )
     return reflector, sink, sleeps, metrics
@@ -203,3 +203,32 @@ async def test_optional_resource_we_may_not_read_does_not_block_readiness() -> N
     reflector, sink, sleeps, _ = make(client, resource=BACKUPS)
     await run_until_first_pause(reflector, sleeps)
     assert sink.calls == [("synced", "virtualmachinebackups")]
+
+
+async def test_a_watch_that_fails_at_once_after_each_list_still_backs_off() -> None:
+    """A list that succeeds must not reset the backoff while every watch breaks at once."""
+    client = FakeClient(
+        lists=[LIST_A, LIST_A, LIST_A, LIST_A],
+        watches=[errors.ServerError("HTTP 500", status=500)] * 4,
+    )
+    reflector, _, sleeps, _ = make(client)
+    await run_until_exhausted(client, reflector)
+    assert sleeps == [1, 2, 4, 8]
+
+
+async def test_staleness_is_stamped_by_lists_watch_opens_events_and_clean_closes() -> None:
+    now = [100.0]
+    client = FakeClient(lists=[LIST_A], watches=[[bookmark("10")], []])
+    reflector, _, _, metrics = make(client)
+    reflector._clock = lambda: now[0]
+    reflector.outcomes._clock = lambda: now[0]
+    await run_until_exhausted(client, reflector)
+    assert value(metrics, "kubevirt_vss_exporter_last_contact_timestamp_seconds", resource=VMIS.name) == 100.0
+
+    failing = FakeClient(lists=[errors.TransportError("refused")], watches=[])
+    stale, _, _, stale_metrics = make(failing)
+    await run_until_exhausted(failing, stale)
+    assert stale_metrics.registry.get_sample_value(
+        "kubevirt_vss_exporter_last_contact_timestamp_seconds", {"resource": VMIS.name}
+    ) is None
+    assert value(stale_metrics, "kubevirt_vss_exporter_synced", resource=VMIS.name) == 0
