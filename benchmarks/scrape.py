@@ -46,15 +46,16 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from exporter import resources
 from exporter.render.families import FAMILIES, IDENTITY
-from exporter.render.self_metrics import PREFIX as SELF_PREFIX
-from exporter.render.self_metrics import SelfMetrics
 from exporter.render.store import MetricsStore
 from exporter.render.text import TEXT_CONTENT_TYPE
+from exporter.self_metrics import PREFIX as SELF_PREFIX
+from exporter.self_metrics import SelfMetrics
 from exporter.settings import Settings
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.simulator.guest_reporter import build_report_document
-from exporter.state.fleet import EVENTS, SNAPSHOTS, VMIS, VMS, Fleet
+from exporter.state.fleet import Fleet
 from exporter.state.guest_report import parse_guest_report
 from exporter.state.records import VmKey, VmState
 from exporter.web.app import build_app
@@ -74,6 +75,7 @@ START_TIME = 1_750_000_000.0  # a fixed simulated epoch, so every run builds the
 STORY_SECONDS = 130.0
 SNAPSHOT_INTERVAL = 60.0
 FAILURE_DEADLINE = 30.0
+VMS, VMIS, SNAPSHOTS, EVENTS = (r.name for r in (resources.VMS, resources.VMIS, resources.SNAPSHOTS, resources.EVENTS))
 LIST_ORDER = (VMS, VMIS, SNAPSHOTS, EVENTS)
 ACCEPT_OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
 NAIVE_ROUTE = "/naive-metrics"

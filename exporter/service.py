@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,19 +12,19 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from exporter.kube import resources
+from exporter import resources
 from exporter.kube.client import KubeClient
 from exporter.kube.reflector import Reflector, ReflectorSettings
 from exporter.render.families import FAMILIES
 from exporter.render.selection import FamilySelection
-from exporter.render.self_metrics import SelfMetrics
-from exporter.render.sharding import owner
 from exporter.render.store import MetricsStore
+from exporter.self_metrics import SelfMetrics
 from exporter.settings import Address, Settings
 from exporter.sources.guestosinfo import GuestInfoPoller
 from exporter.sources.launcher_logs import LauncherLogs
 from exporter.state.fleet import Fleet
 from exporter.state.guest_report import GuestCheckThresholds
+from exporter.state.sharding import owns
 from exporter.state.vm import JudgeSettings
 from exporter.web.app import build_app
 from exporter.web.guest_reports import build_guest_report_app
@@ -97,7 +98,7 @@ class Exporter:
                     min_free_bytes=settings.guest_min_free_bytes, min_free_ratio=settings.guest_min_free_ratio
                 ),
             ),
-            owns=owner(settings.shard, settings.total_shards),
+            owns=functools.partial(owns, shard=settings.shard, total_shards=settings.total_shards),
             freeze_episode_gap=settings.freeze_episode_gap,
         )
         self.sink = FleetSink(self.fleet, self.readiness, self.metrics, clock)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from exporter.render.self_metrics import SelfMetrics
 from exporter.render.store import MetricsStore
+from exporter.self_metrics import SelfMetrics
 from exporter.service import RELIST_CHUNK, FleetSink
 from exporter.state.fleet import Fleet
 from exporter.web.health import Readiness

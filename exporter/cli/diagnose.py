@@ -12,7 +12,7 @@ from typing import Any
 
 from exporter.kube import errors
 from exporter.kube.client import KubeClient
-from exporter.kube.resources import EVENTS, SNAPSHOTS, VMIS, VMS, guestosinfo_path
+from exporter.resources import EVENTS, SNAPSHOTS, VMIS, VMS, guestosinfo_path
 from exporter.state.error_advice import remediation
 from exporter.state.fleet import Fleet
 from exporter.state.records import VmKey, VmState

@@ -23,9 +23,9 @@ import structlog
 
 from exporter.kube import errors
 from exporter.kube.backoff import Backoff
-from exporter.kube.resources import Resource
 from exporter.kube.watching import BOOKMARK, DELETED, EXPIRED, OBJECT_TYPES, WatchEvent, read_events
-from exporter.render.self_metrics import SelfMetrics
+from exporter.resources import Resource
+from exporter.self_metrics import SelfMetrics
 
 RawObject = Mapping[str, Any]
 Identity = tuple[str, str]

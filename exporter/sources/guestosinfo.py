@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import structlog
 
 from exporter.kube import errors
-from exporter.kube.resources import guestosinfo_path
-from exporter.render.self_metrics import SelfMetrics
+from exporter.resources import guestosinfo_path
+from exporter.self_metrics import SelfMetrics
 from exporter.state.records import VmKey
 
 Target = tuple[VmKey, str]

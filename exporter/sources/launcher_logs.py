@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import structlog
 
 from exporter.kube import errors
-from exporter.kube.resources import pod_log_path
-from exporter.render.self_metrics import SelfMetrics
+from exporter.resources import pod_log_path
+from exporter.self_metrics import SelfMetrics
 from exporter.state.freeze_errors import FreezeObservation, from_log_line
 from exporter.state.records import VmKey
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from exporter import resources
 from exporter.state.freeze_errors import (
     FreezeErrorLedger,
     FreezeObservation,
@@ -26,11 +27,8 @@ from exporter.state.snapshots import parse_snapshot
 from exporter.state.vm import JudgeSettings, VmRecord, build_state, next_change_at, report_evidence
 from exporter.state.vmi import parse_guest_info, parse_vm, parse_vmi
 
-VMIS = "virtualmachineinstances"
-VMS = "virtualmachines"
-SNAPSHOTS = "virtualmachinesnapshots"
-EVENTS = "events"
-BACKUPS = "virtualmachinebackups"
+VMIS, VMS, SNAPSHOTS = resources.VMIS.name, resources.VMS.name, resources.SNAPSHOTS.name
+EVENTS, BACKUPS = resources.EVENTS.name, resources.BACKUPS.name
 FSFREEZE_HISTORY = 16
 GUEST_REPORT_HISTORY = 12
 

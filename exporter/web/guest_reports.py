@@ -11,16 +11,17 @@ import ipaddress
 import json
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import prometheus_client
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from exporter.state.guest_report import GuestReport, InvalidGuestReport, parse_guest_report
 from exporter.state.records import VmKey
+from exporter.web.rate_limit import SourceRateLimiter
 
 GUEST_REPORTS_PATH = "/api/v1/guest-reports"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
@@ -54,57 +55,6 @@ RESULTS = (
 _log = structlog.get_logger("exporter.web.guest_reports")
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
-    logged_limit: bool = False
-
-
-class SourceRateLimiter:
-    """A token bucket per source address; at most ``max_sources`` are tracked, least recent evicted."""
-
-    def __init__(self, *, per_minute: int, max_sources: int, clock: Callable[[], float]) -> None:
-        if per_minute < 1 or max_sources < 1:
-            raise ValueError("per_minute and max_sources must be positive")
-        self._capacity = float(per_minute)
-        self._rate = per_minute / 60.0
-        self._max_sources = max_sources
-        self._clock = clock
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    def take(self, source: str) -> float:
-        """Spend one token for ``source``: 0.0 when allowed, else the seconds until one is available."""
-        now = self._clock()
-        bucket = self._buckets.get(source)
-        if bucket is None:
-            bucket = _Bucket(tokens=self._capacity, updated=now)
-            self._buckets[source] = bucket
-            if len(self._buckets) > self._max_sources:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(source)
-            elapsed = max(0.0, now - bucket.updated)
-            bucket.tokens = min(self._capacity, bucket.tokens + elapsed * self._rate)
-            bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            bucket.logged_limit = False
-            return 0.0
-        return (1.0 - bucket.tokens) / self._rate
-
-    def first_refusal(self, source: str) -> bool:
-        """True once per throttling episode of ``source``, so a flood logs one line, not thousands."""
-        bucket = self._buckets.get(source)
-        if bucket is None or bucket.logged_limit:
-            return False
-        bucket.logged_limit = True
-        return True
-
-
 GUEST_REPORT_LIMITER = web.AppKey("guest_report_limiter", SourceRateLimiter)
 
 
@@ -127,6 +77,116 @@ class _Rejected(Exception):
         self.headers = headers or {}
 
 
+@dataclass(frozen=True, slots=True)
+class _Ingest:
+    """Admits one report at a time: each step either passes or raises ``_Rejected``."""
+
+    token: bytes
+    resolve_source: Callable[[str], VmKey | None]
+    accept: Callable[[VmKey, GuestReport], None]
+    results: prometheus_client.Counter
+    limiter: SourceRateLimiter
+    clock: Callable[[], float]
+    max_body_bytes: int
+
+    def count(self, result: str) -> None:
+        self.results.labels(result=result).inc()
+
+    async def receive(self, request: web.Request) -> web.Response:
+        source = source_address(request)
+        try:
+            key, report = await self.admit(request, source)
+            self.accept(key, report)
+        except _Rejected as rejected:
+            self.count(rejected.result)
+            if rejected.result != RATE_LIMITED or self.limiter.first_refusal(source):
+                _log.warning("guest_report_rejected", result=rejected.result, source=source, reason=rejected.reason)
+            return web.json_response(rejected.body, status=rejected.status, headers=rejected.headers)
+        except Exception:
+            self.count(INTERNAL_ERROR)
+            _log.exception("guest_report_failed", source=source)
+            return web.json_response({"error": INTERNAL_ERROR}, status=500)
+        self.count(ACCEPTED)
+        return web.json_response(
+            {"namespace": key.namespace, "name": key.name, "writersFailed": report.writers_failed}, status=202
+        )
+
+    async def admit(self, request: web.Request, source: str) -> tuple[VmKey, GuestReport]:
+        # Order: rate limit first, so guessing tokens or addresses is throttled before any work; then
+        # the declared size, refused before reading a byte; then the token before the source, so an
+        # unauthenticated caller cannot learn which addresses belong to a VM (403 vs 401); the body
+        # is read, bounded, only for authenticated and attributed callers, then decoded and validated.
+        self.check_rate(source)
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
+            raise _Rejected(413, TOO_LARGE, "declared_length", _too_large(self.max_body_bytes))
+        self.check_token(request)
+        key = self.attribute(source)
+        body = await _read_bounded(request, self.max_body_bytes)
+        if body is None:
+            raise _Rejected(413, TOO_LARGE, "body_length", _too_large(self.max_body_bytes))
+        return key, self.parse(body)
+
+    def check_rate(self, source: str) -> None:
+        wait = self.limiter.take(source)
+        if wait > 0:
+            retry_after = str(max(1, math.ceil(wait)))
+            raise _Rejected(429, RATE_LIMITED, "rate", {"error": RATE_LIMITED}, headers={"Retry-After": retry_after})
+
+    def check_token(self, request: web.Request) -> None:
+        presented = _bearer_token(request.headers.get("Authorization", ""))
+        if presented is None or not hmac.compare_digest(presented, self.token):
+            reason = "missing_token" if presented is None else "bad_token"
+            raise _Rejected(401, UNAUTHORIZED, reason, {"error": UNAUTHORIZED}, headers={"WWW-Authenticate": "Bearer"})
+
+    def attribute(self, source: str) -> VmKey:
+        key = self.resolve_source(source) if source else None
+        if key is None:
+            raise _Rejected(
+                403,
+                FORBIDDEN,
+                "unattributed_source",
+                {"error": FORBIDDEN, "message": f"source address {source or 'unknown'} belongs to no VMI"},
+            )
+        return key
+
+    def parse(self, body: bytes) -> GuestReport:
+        try:
+            document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as error:
+            message = str(error)[:200] if isinstance(error, ValueError) else "nested too deeply"
+            raise _Rejected(
+                400,
+                INVALID_JSON,
+                "json_decode",
+                {"error": INVALID_JSON, "message": f"invalid JSON: {message}"},
+            ) from None
+        try:
+            return parse_guest_report(document, received_at=self.clock())
+        except InvalidGuestReport as invalid:
+            raise _Rejected(
+                400, INVALID_SCHEMA, "schema", {"error": INVALID_SCHEMA, "problems": invalid.problems}
+            ) from None
+
+
+def _count_unrouted(count: Callable[[str], None]) -> Middleware:
+    """Middleware that counts and logs requests to other paths or with other methods."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as error:
+            unrouted = isinstance(error, web.HTTPNotFound)
+            result, reason = (NOT_FOUND, "path") if unrouted else (METHOD_NOT_ALLOWED, "method")
+            count(result)
+            _log.warning("guest_report_rejected", result=result, source=source_address(request), reason=reason)
+            raise
+
+    return middleware
+
+
 def build_guest_report_app(
     *,
     token: str,
@@ -141,98 +201,18 @@ def build_guest_report_app(
     """The ingest app; ``results`` is a Counter labelled ("result",)."""
     if not token:
         raise ValueError("the guest report token must not be empty")
-    expected = token.encode("utf-8")
-    limiter = SourceRateLimiter(per_minute=rate_limit_per_minute, max_sources=max_tracked_sources, clock=clock)
-
-    def count(result: str) -> None:
-        results.labels(result=result).inc()
-
-    @web.middleware
-    async def count_unrouted(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except web.HTTPNotFound:
-            count(NOT_FOUND)
-            _log.warning("guest_report_rejected", result=NOT_FOUND, source=source_address(request), reason="path")
-            raise
-        except web.HTTPMethodNotAllowed:
-            count(METHOD_NOT_ALLOWED)
-            _log.warning(
-                "guest_report_rejected",
-                result=METHOD_NOT_ALLOWED,
-                source=source_address(request),
-                reason="method",
-            )
-            raise
-
-    async def receive(request: web.Request) -> web.Response:
-        source = source_address(request)
-        try:
-            key, report = await admit(request, source)
-            accept(key, report)
-        except _Rejected as rejected:
-            count(rejected.result)
-            if rejected.result != RATE_LIMITED or limiter.first_refusal(source):
-                _log.warning("guest_report_rejected", result=rejected.result, source=source, reason=rejected.reason)
-            return web.json_response(rejected.body, status=rejected.status, headers=rejected.headers)
-        except Exception:
-            count(INTERNAL_ERROR)
-            _log.exception("guest_report_failed", source=source)
-            return web.json_response({"error": INTERNAL_ERROR}, status=500)
-        count(ACCEPTED)
-        return web.json_response(
-            {"namespace": key.namespace, "name": key.name, "writersFailed": report.writers_failed}, status=202
-        )
-
-    async def admit(request: web.Request, source: str) -> tuple[VmKey, GuestReport]:
-        # Order: rate limit first, so guessing tokens or addresses is throttled before any work; then
-        # the declared size, refused before reading a byte; then the token before the source, so an
-        # unauthenticated caller cannot learn which addresses belong to a VM (403 vs 401); the body
-        # is read, bounded, only for authenticated and attributed callers, then decoded and validated.
-        wait = limiter.take(source)
-        if wait > 0:
-            retry_after = str(max(1, math.ceil(wait)))
-            raise _Rejected(429, RATE_LIMITED, "rate", {"error": RATE_LIMITED}, headers={"Retry-After": retry_after})
-        if request.content_length is not None and request.content_length > max_body_bytes:
-            raise _Rejected(413, TOO_LARGE, "declared_length", _too_large(max_body_bytes))
-        presented = _bearer_token(request.headers.get("Authorization", ""))
-        if presented is None or not hmac.compare_digest(presented, expected):
-            reason = "missing_token" if presented is None else "bad_token"
-            raise _Rejected(401, UNAUTHORIZED, reason, {"error": UNAUTHORIZED}, headers={"WWW-Authenticate": "Bearer"})
-        key = resolve_source(source) if source else None
-        if key is None:
-            raise _Rejected(
-                403,
-                FORBIDDEN,
-                "unattributed_source",
-                {"error": FORBIDDEN, "message": f"source address {source or 'unknown'} belongs to no VMI"},
-            )
-        body = await _read_bounded(request, max_body_bytes)
-        if body is None:
-            raise _Rejected(413, TOO_LARGE, "body_length", _too_large(max_body_bytes))
-        try:
-            document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as error:
-            message = str(error)[:200] if isinstance(error, ValueError) else "nested too deeply"
-            raise _Rejected(
-                400,
-                INVALID_JSON,
-                "json_decode",
-                {"error": INVALID_JSON, "message": f"invalid JSON: {message}"},
-            ) from None
-        try:
-            report = parse_guest_report(document, received_at=clock())
-        except InvalidGuestReport as invalid:
-            raise _Rejected(
-                400, INVALID_SCHEMA, "schema", {"error": INVALID_SCHEMA, "problems": invalid.problems}
-            ) from None
-        return key, report
-
-    app = web.Application(middlewares=[count_unrouted], client_max_size=max_body_bytes)
-    app[GUEST_REPORT_LIMITER] = limiter
-    app.router.add_post(GUEST_REPORTS_PATH, receive)
+    ingest = _Ingest(
+        token=token.encode("utf-8"),
+        resolve_source=resolve_source,
+        accept=accept,
+        results=results,
+        limiter=SourceRateLimiter(per_minute=rate_limit_per_minute, max_sources=max_tracked_sources, clock=clock),
+        clock=clock,
+        max_body_bytes=max_body_bytes,
+    )
+    app = web.Application(middlewares=[_count_unrouted(ingest.count)], client_max_size=max_body_bytes)
+    app[GUEST_REPORT_LIMITER] = ingest.limiter
+    app.router.add_post(GUEST_REPORTS_PATH, ingest.receive)
     return app
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
-from exporter.render.self_metrics import SelfMetrics
 from exporter.render.store import GZIP_LEVEL, MetricsStore
 from exporter.render.text import EOF_LINE, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
+from exporter.self_metrics import SelfMetrics
 
 WRITE_BATCH = 1 << 20
 

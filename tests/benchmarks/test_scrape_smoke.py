@@ -13,7 +13,7 @@ from pathlib import Path
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.render.self_metrics import PREFIX as SELF_PREFIX
+from exporter.self_metrics import PREFIX as SELF_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:

@@ -10,8 +10,8 @@ import pytest
 from exporter.kube import errors
 from exporter.kube.backoff import Backoff
 from exporter.kube.reflector import Reflector, ReflectorSettings
-from exporter.kube.resources import BACKUPS, SNAPSHOTS, VMIS
-from exporter.render.self_metrics import SelfMetrics
+from exporter.resources import BACKUPS, SNAPSHOTS, VMIS
+from exporter.self_metrics import SelfMetrics
 from tests.kube.fakes import EXPIRED_LINE, STALL, FakeClient, RecordingSink, bookmark, event, obj
 
 PAGE_1 = {"items": [obj("a", "1")], "metadata": {"resourceVersion": "5", "continue": "token"}}

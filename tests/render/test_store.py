@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from exporter.render.families import FAMILIES
 from exporter.render.store import MetricsStore
-from exporter.state.fleet import VMIS, Fleet
+from exporter.resources import VMIS
+from exporter.state.fleet import Fleet
 from exporter.state.records import VmKey, VmState
 
 
@@ -75,9 +76,9 @@ def test_scrape_during_relist_never_sees_a_partial_fleet() -> None:
             seen_partial.append(len(missing))
 
     fleet = Fleet(on_state=on_state)
-    fleet.replace(VMIS, [vmi(n) for n in [*survivors, "doomed"]], now=1)
+    fleet.replace(VMIS.name, [vmi(n) for n in [*survivors, "doomed"]], now=1)
     seen_partial.clear()
     for _ in range(3):
-        fleet.replace(VMIS, [vmi(n) for n in reversed(survivors)], now=2)
+        fleet.replace(VMIS.name, [vmi(n) for n in reversed(survivors)], now=2)
     assert seen_partial == []
     assert b'name="doomed"' not in store.render(openmetrics=False)

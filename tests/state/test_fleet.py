@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from exporter.state.fleet import SNAPSHOTS, VMIS, VMS, Fleet
+from exporter.resources import SNAPSHOTS, VMIS, VMS
+from exporter.state.fleet import Fleet
 from exporter.state.records import VmKey, VmState
 from exporter.state.vm import JudgeSettings
 
@@ -41,8 +42,8 @@ def vm(name: str = "win2019", status: str = "Running", uid: str = "vm-uid") -> d
 
 
 def test_running_windows_vm(fleet: Fleet, published: Published, kubevirt_object) -> None:
-    fleet.upsert(VMS, vm(), now=100)
-    fleet.upsert(VMIS, kubevirt_object("vmi-windows-agentconnected"), now=100)
+    fleet.upsert(VMS.name, vm(), now=100)
+    fleet.upsert(VMIS.name, kubevirt_object("vmi-windows-agentconnected"), now=100)
     state = published.states[KEY]
     assert state.phase == "Running"
     assert state.agent_connected is True and state.agent_supported is True
@@ -52,8 +53,8 @@ def test_running_windows_vm(fleet: Fleet, published: Published, kubevirt_object)
 
 
 def test_stopped_vm_has_no_agent_series(fleet: Fleet, published: Published, kubevirt_object) -> None:
-    fleet.upsert(VMS, vm(status="Stopped"), now=100)
-    fleet.upsert(SNAPSHOTS, kubevirt_object("vmsnapshot-succeeded-online-guestagent"), now=100)
+    fleet.upsert(VMS.name, vm(status="Stopped"), now=100)
+    fleet.upsert(SNAPSHOTS.name, kubevirt_object("vmsnapshot-succeeded-online-guestagent"), now=100)
     state = published.states[KEY]
     assert state.phase == "Stopped"
     assert state.agent_connected is None and state.fs_frozen is None and state.checks == ()
@@ -61,7 +62,7 @@ def test_stopped_vm_has_no_agent_series(fleet: Fleet, published: Published, kube
 
 
 def test_vmi_without_vm_is_exported(fleet: Fleet, published: Published, kubevirt_object) -> None:
-    fleet.upsert(VMIS, kubevirt_object("vmi-windows-agentconnected"), now=100)
+    fleet.upsert(VMIS.name, kubevirt_object("vmi-windows-agentconnected"), now=100)
     assert KEY in published.states
 
 
@@ -70,26 +71,26 @@ def test_frozen_since_is_kept_until_thaw_and_dropped_on_new_uid(
 ) -> None:
     raw = kubevirt_object("vmi-windows-agentconnected")
     raw["status"]["fsFreezeStatus"] = "frozen"
-    fleet.upsert(VMIS, raw, now=100)
-    fleet.upsert(VMIS, raw, now=200)
-    fleet.replace(VMIS, [raw], now=300)  # a relist keeps it
+    fleet.upsert(VMIS.name, raw, now=100)
+    fleet.upsert(VMIS.name, raw, now=200)
+    fleet.replace(VMIS.name, [raw], now=300)  # a relist keeps it
     assert published.states[KEY].frozen_since == 100
     fleet.tick(now=100 + 301)
     assert dict(published.states[KEY].checks)["not_stuck_frozen"] is False
     reborn = kubevirt_object("vmi-windows-agentconnected")
     reborn["metadata"]["uid"] = "new-life"
     reborn["status"]["fsFreezeStatus"] = "frozen"
-    fleet.upsert(VMIS, reborn, now=500)
+    fleet.upsert(VMIS.name, reborn, now=500)
     assert published.states[KEY].frozen_since == 500
     del reborn["status"]["fsFreezeStatus"]
-    fleet.upsert(VMIS, reborn, now=600)
+    fleet.upsert(VMIS.name, reborn, now=600)
     assert published.states[KEY].frozen_since is None
     assert published.states[KEY].fs_frozen is False
 
 
 def test_guest_info_applies_only_to_the_current_vmi_life(fleet: Fleet, published: Published, kubevirt_object) -> None:
     raw = kubevirt_object("vmi-windows-agentconnected")
-    fleet.upsert(VMIS, raw, now=100)
+    fleet.upsert(VMIS.name, raw, now=100)
     fleet.apply_guest_info(KEY, "stale-uid", kubevirt_object("guestosinfo-windows"), now=101)
     assert published.states[KEY].fsfreeze_available is None
     fleet.apply_guest_info(KEY, raw["metadata"]["uid"], kubevirt_object("guestosinfo-windows"), now=102)
@@ -106,7 +107,7 @@ def test_fsfreeze_not_judged_while_frozen(fleet: Fleet, published: Published, ku
     info["fsFreezeStatus"] = "frozen"
     for command in info["supportedCommands"]:
         command.pop("enabled", None)
-    fleet.upsert(VMIS, raw, now=100)
+    fleet.upsert(VMIS.name, raw, now=100)
     fleet.apply_guest_info(KEY, raw["metadata"]["uid"], info, now=101)
     assert published.states[KEY].fsfreeze_available is None
 
@@ -115,20 +116,20 @@ def test_relist_prunes_objects_gone_while_disconnected(fleet: Fleet, published: 
     first = kubevirt_object("vmi-windows-agentconnected")
     second = kubevirt_object("vmi-windows-agentconnected")
     second["metadata"].update(name="linux1", uid="other")
-    fleet.replace(VMIS, [first, second], now=1)
+    fleet.replace(VMIS.name, [first, second], now=1)
     assert set(published.states) == {KEY, VmKey("default", "linux1")}
-    fleet.replace(VMIS, [second], now=2)
+    fleet.replace(VMIS.name, [second], now=2)
     assert set(published.states) == {VmKey("default", "linux1")}
 
 
 def test_deleting_vm_and_vmi_removes_series_but_snapshots_do_not_keep_it(
     fleet: Fleet, published: Published, kubevirt_object
 ) -> None:
-    fleet.upsert(VMS, vm(), now=1)
-    fleet.upsert(SNAPSHOTS, kubevirt_object("vmsnapshot-succeeded-online-guestagent"), now=1)
-    fleet.delete(VMS, vm(), now=2)
+    fleet.upsert(VMS.name, vm(), now=1)
+    fleet.upsert(SNAPSHOTS.name, kubevirt_object("vmsnapshot-succeeded-online-guestagent"), now=1)
+    fleet.delete(VMS.name, vm(), now=2)
     assert KEY not in published.states
-    fleet.delete(SNAPSHOTS, kubevirt_object("vmsnapshot-succeeded-online-guestagent"), now=3)
+    fleet.delete(SNAPSHOTS.name, kubevirt_object("vmsnapshot-succeeded-online-guestagent"), now=3)
     assert fleet.record(KEY) is None
 
 
@@ -136,29 +137,29 @@ def test_malformed_objects_are_counted_and_others_kept(fleet: Fleet, published: 
     good = kubevirt_object("vmi-windows-agentconnected")
     broken = {"metadata": {"namespace": "default", "name": "broken"}, "status": {"conditions": "yes"}}
     nameless = {"metadata": {}, "status": {}}
-    fleet.replace(VMIS, [good, broken, nameless], now=1)
+    fleet.replace(VMIS.name, [good, broken, nameless], now=1)
     assert set(published.states) == {KEY, VmKey("default", "broken")}
     assert published.states[VmKey("default", "broken")].agent_connected is None
-    assert (VMIS, "conditions_not_list") in published.problems
-    assert (VMIS, "missing_name") in published.problems
+    assert (VMIS.name, "conditions_not_list") in published.problems
+    assert (VMIS.name, "missing_name") in published.problems
 
 
 def test_ownership_predicate_filters_vms(published: Published, kubevirt_object) -> None:
     fleet = Fleet(on_state=published.on_state, owns=lambda key: key.name != "win2019")
-    fleet.upsert(VMIS, kubevirt_object("vmi-windows-agentconnected"), now=1)
+    fleet.upsert(VMIS.name, kubevirt_object("vmi-windows-agentconnected"), now=1)
     assert published.states == {}
 
 
 def test_last_consistent_snapshot_skips_crash_consistent_ones(
     fleet: Fleet, published: Published, kubevirt_object
 ) -> None:
-    fleet.upsert(VMS, vm(), now=1)
+    fleet.upsert(VMS.name, vm(), now=1)
     good = kubevirt_object("vmsnapshot-succeeded-online-guestagent")
     crash = kubevirt_object("vmsnapshot-succeeded-quiescetimeout-v1.8")
     crash["metadata"]["creationTimestamp"] = "2026-09-01T00:00:00Z"
     crash["status"]["creationTime"] = "2026-09-01T00:00:05Z"
-    fleet.upsert(SNAPSHOTS, good, now=1)
-    fleet.upsert(SNAPSHOTS, crash, now=1)
+    fleet.upsert(SNAPSHOTS.name, good, now=1)
+    fleet.upsert(SNAPSHOTS.name, crash, now=1)
     state = published.states[KEY]
     assert state.last_snapshot is not None and state.last_snapshot.consistency == "crash"
     assert state.last_consistent_snapshot_timestamp == datetime(2026, 8, 20, 2, 0, 9, tzinfo=UTC).timestamp()
@@ -169,9 +170,9 @@ def test_unchanged_state_is_not_republished(kubevirt_object) -> None:
     calls: list[VmKey] = []
     fleet = Fleet(on_state=lambda key, state: calls.append(key))
     raw = kubevirt_object("vmi-windows-agentconnected")
-    fleet.upsert(VMIS, raw, now=1)
+    fleet.upsert(VMIS.name, raw, now=1)
     raw["status"]["conditions"][2]["lastProbeTime"] = "2022-04-13T07:00:00Z"  # a heartbeat, nothing visible
-    fleet.upsert(VMIS, raw, now=2)
+    fleet.upsert(VMIS.name, raw, now=2)
     fleet.tick(now=3)
     assert calls == [KEY]
 
@@ -179,9 +180,9 @@ def test_unchanged_state_is_not_republished(kubevirt_object) -> None:
 def test_tick_rejudges_exactly_when_a_deadline_passes(published: Published, kubevirt_object) -> None:
     judged: list[float] = []
     fleet = Fleet(on_state=lambda key, state: judged.append(state.last_snapshot.level if state.last_snapshot else -1))
-    fleet.upsert(VMS, vm(), now=0)
+    fleet.upsert(VMS.name, vm(), now=0)
     running = kubevirt_object("vmsnapshot-inprogress-freeze-error-windows-vss")
-    fleet.upsert(SNAPSHOTS, running, now=0)
+    fleet.upsert(SNAPSHOTS.name, running, now=0)
     deadline = datetime(2026, 8, 21, 2, 5, tzinfo=UTC).timestamp()
     assert judged == [-1, -1]  # the VM, then its snapshot in progress: no finished snapshot yet
     fleet.tick(now=deadline - 1)
@@ -210,10 +211,10 @@ def test_snapshot_is_judged_by_the_report_current_at_its_creation(published: Pub
     fleet = Fleet(on_state=published.on_state, settings=JudgeSettings(guest_report_max_age=1800))
     vmi = kubevirt_object("vmi-windows-agentconnected")
     created = datetime(2026, 8, 20, 2, 0, 9, tzinfo=UTC).timestamp()
-    fleet.upsert(VMIS, vmi, now=created - 600)
+    fleet.upsert(VMIS.name, vmi, now=created - 600)
     assert fleet.resolve_source("10.0.2.2") == KEY
     fleet.apply_guest_report(KEY, _report("two_failed_writers", created - 300), now=created - 300)
-    fleet.upsert(SNAPSHOTS, _succeeded_at(kubevirt_object, "2026-08-20T02:00:09Z"), now=created)
+    fleet.upsert(SNAPSHOTS.name, _succeeded_at(kubevirt_object, "2026-08-20T02:00:09Z"), now=created)
     fleet.apply_guest_report(KEY, _report("healthy", created + 300), now=created + 300)
     state = published.states[KEY]
     assert state.writers_failed == 0  # the present
@@ -225,9 +226,9 @@ def test_snapshot_is_judged_by_the_report_current_at_its_creation(published: Pub
 def test_report_too_old_at_snapshot_time_is_no_evidence(published: Published, kubevirt_object) -> None:
     fleet = Fleet(on_state=published.on_state, settings=JudgeSettings(guest_report_max_age=1800))
     created = datetime(2026, 8, 20, 2, 0, 9, tzinfo=UTC).timestamp()
-    fleet.upsert(VMIS, kubevirt_object("vmi-windows-agentconnected"), now=created - 4000)
+    fleet.upsert(VMIS.name, kubevirt_object("vmi-windows-agentconnected"), now=created - 4000)
     fleet.apply_guest_report(KEY, _report("vss_service_disabled", created - 3600), now=created - 3600)
-    fleet.upsert(SNAPSHOTS, _succeeded_at(kubevirt_object, "2026-08-20T02:00:09Z"), now=created)
+    fleet.upsert(SNAPSHOTS.name, _succeeded_at(kubevirt_object, "2026-08-20T02:00:09Z"), now=created)
     state = published.states[KEY]
     assert state.last_snapshot is not None and state.last_snapshot.consistency == "application"
     assert state.writers_total is None  # the report expired: its series are gone
@@ -236,9 +237,9 @@ def test_report_too_old_at_snapshot_time_is_no_evidence(published: Published, ku
 def test_vss_disabled_at_snapshot_time_means_crash_consistent(published: Published, kubevirt_object) -> None:
     fleet = Fleet(on_state=published.on_state)
     created = datetime(2026, 8, 20, 2, 0, 9, tzinfo=UTC).timestamp()
-    fleet.upsert(VMIS, kubevirt_object("vmi-windows-agentconnected"), now=created - 100)
+    fleet.upsert(VMIS.name, kubevirt_object("vmi-windows-agentconnected"), now=created - 100)
     fleet.apply_guest_report(KEY, _report("vss_service_disabled", created - 60), now=created - 60)
-    fleet.upsert(SNAPSHOTS, _succeeded_at(kubevirt_object, "2026-08-20T02:00:09Z"), now=created)
+    fleet.upsert(SNAPSHOTS.name, _succeeded_at(kubevirt_object, "2026-08-20T02:00:09Z"), now=created)
     state = published.states[KEY]
     assert state.last_snapshot is not None
     assert (state.last_snapshot.level, state.last_snapshot.reason) == (1, "vss_service_disabled")
@@ -251,12 +252,12 @@ def test_an_object_whose_version_was_applied_is_not_parsed_again(kubevirt_object
     raw = kubevirt_object("vmi-windows-agentconnected")
     raw["metadata"]["resourceVersion"] = "7"
     raw["status"]["nodeName"] = 42  # malformed: counted when parsed
-    fleet.replace(VMIS, [raw], now=1)
-    fleet.replace(VMIS, [raw], now=2)
-    assert problems == [(VMIS, "nodeName_not_string")]
+    fleet.replace(VMIS.name, [raw], now=1)
+    fleet.replace(VMIS.name, [raw], now=2)
+    assert problems == [(VMIS.name, "nodeName_not_string")]
     raw["metadata"]["resourceVersion"] = "8"
-    fleet.upsert(VMIS, raw, now=3)
+    fleet.upsert(VMIS.name, raw, now=3)
     assert len(problems) == 2
-    fleet.replace(VMIS, [], now=4)  # pruned: a later object with the same name and version is new
-    fleet.upsert(VMIS, raw, now=5)
+    fleet.replace(VMIS.name, [], now=4)  # pruned: a later object with the same name and version is new
+    fleet.upsert(VMIS.name, raw, now=5)
     assert len(problems) == 3

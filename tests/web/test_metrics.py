@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.render.self_metrics import SelfMetrics
 from exporter.render.store import MetricsStore
+from exporter.self_metrics import SelfMetrics
 from exporter.state.records import VmKey, VmState
 from exporter.web.app import build_app
 from exporter.web.health import Readiness

@@ -8,7 +8,6 @@ placed without first seeing another one, and a VM keeps its shard across VMI res
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 
 from exporter.state.records import VmKey
 
@@ -18,8 +17,6 @@ def shard_of(key: VmKey, total_shards: int) -> int:
     return int.from_bytes(digest[:8], "big") % total_shards
 
 
-def owner(shard: int, total_shards: int) -> Callable[[VmKey], bool]:
-    """The keep-this-VM predicate for one shard."""
-    if total_shards <= 1:
-        return lambda key: True
-    return lambda key: shard_of(key, total_shards) == shard
+def owns(key: VmKey, *, shard: int, total_shards: int) -> bool:
+    """Whether shard ``shard`` of ``total_shards`` exports this VM (a single shard exports every VM)."""
+    return total_shards <= 1 or shard_of(key, total_shards) == shard

@@ -5,8 +5,8 @@ import hashlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.render.sharding import owner, shard_of
 from exporter.state.records import VmKey
+from exporter.state.sharding import owns, shard_of
 
 
 def test_documented_hash() -> None:
@@ -18,9 +18,9 @@ def test_documented_hash() -> None:
 @given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20), st.integers(min_value=1, max_value=16))
 def test_exactly_one_shard_owns_each_vm(namespace: str, name: str, total: int) -> None:
     key = VmKey(namespace, name)
-    owners = [shard for shard in range(total) if owner(shard, total)(key)]
+    owners = [shard for shard in range(total) if owns(key, shard=shard, total_shards=total)]
     assert owners == [shard_of(key, total)]
 
 
 def test_single_shard_owns_everything() -> None:
-    assert owner(0, 1)(VmKey("a", "b"))
+    assert owns(VmKey("a", "b"), shard=0, total_shards=1)

@@ -1,0 +1,45 @@
+"""The per-source token bucket of the guest report ingest."""
+
+from __future__ import annotations
+
+import pytest
+
+from exporter.web.rate_limit import SourceRateLimiter
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_limiter_buckets() -> None:
+    clock = FakeClock(0.0)
+    limiter = SourceRateLimiter(per_minute=60, max_sources=2, clock=clock)
+
+    assert [limiter.take("a") for _ in range(60)] == [0.0] * 60
+    assert limiter.take("a") == pytest.approx(1.0)
+    clock.now = 0.5
+    assert limiter.take("a") == pytest.approx(0.5)
+    clock.now = 1.0
+    assert limiter.take("a") == 0.0
+
+    limiter.take("b")
+    limiter.take("c")  # evicts "a", the least recently seen
+    assert len(limiter) == 2
+    assert limiter.take("a") == 0.0  # a fresh, full bucket
+
+
+def test_first_refusal_is_reported_once_per_throttling_episode() -> None:
+    clock = FakeClock(0.0)
+    limiter = SourceRateLimiter(per_minute=1, max_sources=4, clock=clock)
+    assert limiter.first_refusal("a") is False  # unknown source: nothing was refused
+    assert limiter.take("a") == 0.0
+    assert limiter.take("a") > 0
+    assert [limiter.first_refusal("a"), limiter.first_refusal("a")] == [True, False]
+    clock.now = 60.0
+    assert limiter.take("a") == 0.0  # the episode ends with the next allowed request
+    assert limiter.take("a") > 0
+    assert limiter.first_refusal("a") is True
