@@ -18,8 +18,10 @@ from exporter.state.error_templates import (
     find_hresult,
     find_volume,
     match_template,
+    win32_meaning,
+    win32_name,
 )
-from exporter.state.hresults import CAUSES, HRESULTS, REASONS, THAW
+from exporter.state.hresults import CAUSES, HRESULTS, REASONS, THAW, MessageTemplate
 
 __all__ = [
     "CAUSES",
@@ -59,6 +61,14 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _reason(template: MessageTemplate | None, command: str | None) -> str:
+    if template is None:
+        return "thaw_failed" if command == THAW else "other"
+    if command == THAW and template.thaw_reason is not None:
+        return template.thaw_reason
+    return template.reason
+
+
 def classify(text: str) -> Classification:
     """Classify one freeze or thaw error text; never raises, labels always come from REASONS and CAUSES."""
     unwrapped = unwrap(text[:MAX_SCAN_CHARS])
@@ -67,8 +77,7 @@ def classify(text: str) -> Classification:
     matched = match_template(texts)
     template, matched_text = matched if matched is not None else (None, message)
     command = find_command(unwrapped, template, matched_text)
-    fallback = "thaw_failed" if command == THAW else "other"
-    reason = template.reason if template is not None else fallback
+    reason = _reason(template, command)
     hresult = find_hresult(message)
     cause = find_cause((message,) if matched_text == message else (message, matched_text), hresult)
     volume = find_volume(reason, message)
@@ -77,8 +86,8 @@ def classify(text: str) -> Classification:
         reason=reason,
         cause=cause,
         hresult=None if hresult is None else f"0x{hresult:08x}",
-        hresult_name=entry.name if entry else None,
-        hresult_meaning=entry.meaning if entry else None,
+        hresult_name=entry.name if entry else win32_name(hresult),
+        hresult_meaning=entry.meaning if entry else win32_meaning(hresult),
         volume=volume,
         command=command,
         message=_truncate(message, MAX_MESSAGE_CHARS),

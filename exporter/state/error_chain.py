@@ -17,6 +17,9 @@ _MAX_ESCAPE_LEVELS = 4
 _TEMPLATE_SCAN_CHARS = 8 * 1024
 _JSON_OBJECT_WITHIN = 512
 _HINT_CHARS = 1024
+_MAX_OBJECTS_PER_LINE = 8
+_DECODER = json.JSONDecoder()
+_OBJECT_SEPARATOR = re.compile(r"[\s,]{0,16}")
 
 _KLOG_PREFIX = re.compile(r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{1,9} {1,32}\d{1,10} [^\s\]]{1,256}\] ")
 # Wrappers whose inner text simply follows them; the agent command is captured where libvirt names it.
@@ -29,6 +32,7 @@ _WRAPPER = re.compile(
     r"|Internal error occurred: "
     r"|unexpected return code \d{1,3} \([^()\r\n]{0,64}\), message: "
     r"|Guest agent is not responding: "
+    r"|guest agent command (?:failed|timed out): "
     r"|Operation cannot be fulfilled on [\w.]{1,64} \"[^\"\r\n]{0,253}\": "
     r"|Error from server(?: \(\w{1,64}\))?: "
     r"|unable to freeze guest fs - "
@@ -36,7 +40,8 @@ _WRAPPER = re.compile(
 )
 # virt-launcher's cmd-client error; the launcher text follows in Go %q quoting.
 _SERVER_ERROR = re.compile(r"server error\. command \w{1,32} failed: ")
-_LIBVIRT_ERROR = re.compile(r"LibvirtError\(Code=-?\d{1,6}, Domain=-?\d{1,6}, Message='")
+# libvirt-go's error (``virError(…)``; older bindings printed ``LibvirtError(…)``).
+_LIBVIRT_ERROR = re.compile(r"(?:Libvirt|vir)Error\(Code=-?\d{1,6}, Domain=-?\d{1,6}, Message='")
 # A JSON member holding the error, possibly inside JSON that was itself escaped once or twice.
 _JSON_MEMBER = re.compile(r'(\\{0,15})"(?:reason|desc|message)\1"\s{0,8}:\s{0,8}(?=\\{0,15}")')
 # The same member in YAML (`kubectl get -o yaml`), single- or double-quoted.
@@ -115,18 +120,54 @@ def _json_error_member(obj: object) -> tuple[str, str] | None:
 
 
 def _peel_json_object(text: str, pos: int) -> tuple[str, str] | None:
-    """Decode the JSON object at ``pos``, unescaping it first if it was itself escaped as a JSON string."""
+    """Decode the JSON object at ``pos``, unescaping it first if it was itself escaped as a JSON string.
+
+    A line may hold several objects (a hook's captured stderr: the freezer's ``Starting…`` line, then its
+    error); the one that reports the error is peeled, not the first.
+    """
     rest = text[pos:]
     for _ in range(_MAX_ESCAPE_LEVELS):
         try:
-            obj, _end = json.JSONDecoder().raw_decode(rest)
+            obj, end = _DECODER.raw_decode(rest)
         except (ValueError, RecursionError):
             if not _ESCAPED_OBJECT_START.match(rest):
                 return None
             rest = _unescape(rest)
             continue
-        return _json_error_member(obj)
+        return _json_error_member(_error_object([obj, *_following_objects(rest, end)]))
     return None
+
+
+def _following_objects(text: str, end: int) -> list[object]:
+    """The JSON objects that follow the one ending at ``end``, separated by blanks or commas only."""
+    objects: list[object] = []
+    while len(objects) < _MAX_OBJECTS_PER_LINE:
+        start = _OBJECT_SEPARATOR.match(text, end)
+        if start is None or start.end() >= len(text) or text[start.end()] != "{":
+            break
+        try:
+            obj, end = _DECODER.raw_decode(text, start.end())
+        except (ValueError, RecursionError):
+            break
+        objects.append(obj)
+    return objects
+
+
+def _error_object(objects: list[object]) -> object:
+    """The last object logged at error level, else the last one that carries an error, else the first."""
+    for wanted in (_logged_as_error, _carries_error):
+        chosen = [o for o in objects if isinstance(o, dict) and wanted(o)]
+        if chosen:
+            return chosen[-1]
+    return objects[0]
+
+
+def _logged_as_error(obj: dict[str, object]) -> bool:
+    return obj.get("level") in ("error", "fatal", "critical")
+
+
+def _carries_error(obj: dict[str, object]) -> bool:
+    return "reason" in obj or "error" in obj
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ __all__ = [
     "find_hresult",
     "find_volume",
     "match_template",
+    "win32_meaning",
+    "win32_name",
 ]
 
 MAX_VOLUME_CHARS = 256
@@ -41,10 +43,13 @@ _COMPILED_TEMPLATES: tuple[tuple[MessageTemplate, re.Pattern[str]], ...] = tuple
 _COMPILED_TEXT_CAUSES = tuple(
     (re.compile(rule.pattern, re.I), rule.cause, rule.overrides_hresult) for rule in TEXT_CAUSES
 )
+# Forms that say the number is an error code: qemu-ga's two, and the ``hr = 0x…`` of Windows tools and logs.
 _HRESULT_PATTERNS = (
     re.compile(r"Windows error 0x([0-9a-f]{1,16})\b", re.I),
     re.compile(r"\(error: (?:0x)?([0-9a-f]{1,16})\)", re.I),
+    re.compile(r"\bhr ?= ?0x([0-9a-f]{1,16})\b", re.I),
 )
+_FACILITY_WIN32 = 0x80070000
 _BARE_HRESULT = re.compile(r"\b0x([0-9a-f]{8})\b", re.I)
 _ADD_VOLUME = re.compile(r"failed to add (.{1,4096}?) to snapshot\b", re.I)
 _LINUX_PATH = re.compile(r"failed to (?:freeze|open|thaw) (/.{0,4096}?)(?::(?= |$)|$)", re.I)
@@ -84,6 +89,21 @@ def find_hresult(message: str) -> int | None:
     return None
 
 
+def win32_name(hresult: int | None) -> str | None:
+    """``HRESULT_FROM_WIN32(n)`` for a Win32 error wrapped as an HRESULT (0x8007xxxx), else None."""
+    if hresult is None or hresult & 0xFFFF0000 != _FACILITY_WIN32:
+        return None
+    return f"HRESULT_FROM_WIN32({hresult & 0xFFFF})"
+
+
+def win32_meaning(hresult: int | None) -> str | None:
+    """What a wrapped Win32 error is, pointing at the command that explains it."""
+    if win32_name(hresult) is None or hresult is None:
+        return None
+    code = hresult & 0xFFFF
+    return f"Win32 error {code}; `net helpmsg {code}` in the guest prints its text."
+
+
 def _normalize_hresult(digits: str) -> int | None:
     value = int(digits, 16)
     if value > 0xFFFFFFFF:
@@ -95,7 +115,7 @@ def _normalize_hresult(digits: str) -> int | None:
         return None
     if value <= 0xFFFF:
         # GetLastError() codes reach the message unconverted; HRESULT_FROM_WIN32 gives the table key.
-        value |= 0x80070000
+        value |= _FACILITY_WIN32
     return value
 
 

@@ -308,6 +308,8 @@ class MessageTemplate:
     reason: str
     patterns: tuple[str, ...]
     command: str | None
+    # What failed when the thaw command reports this message (requester_thaw's default branch).
+    thaw_reason: str | None = None
 
 
 # The template matching earliest in the message wins; at the same position the earlier entry wins, so the
@@ -321,6 +323,8 @@ MESSAGE_TEMPLATES: Final[tuple[MessageTemplate, ...]] = (
         (
             r"\bcommand \S{1,64} has been disabled",
             r"the command is not allowed",
+            # libvirt's text for the CommandDisabled class when qemu-ga sent no description.
+            r"The command has been disabled for this instance",
         ),
         None,
     ),
@@ -329,7 +333,6 @@ MESSAGE_TEMPLATES: Final[tuple[MessageTemplate, ...]] = (
         (
             r"couldn't hold writes",
             r"fsfreeze is limited",
-            r"unexpected error in VSS provider",
             # virt-freezer prints this only after the thaw reported the 10-second limit.
             r"stop the VM and backup while down",
         ),
@@ -366,6 +369,9 @@ MESSAGE_TEMPLATES: Final[tuple[MessageTemplate, ...]] = (
     MessageTemplate(
         "thaw_failed",
         (
+            # requester_thaw: VSS_E_UNEXPECTED_PROVIDER_ERROR while the provider's timeout event is not set,
+            # so not the hold limit.
+            r"unexpected error in VSS provider",
             r"failed to complete backup",
             r"Did you freeze the volumes\?",
             r"failed to thaw /",
@@ -394,7 +400,7 @@ MESSAGE_TEMPLATES: Final[tuple[MessageTemplate, ...]] = (
         FREEZE,
     ),
     MessageTemplate("prepare_for_backup", (r"failed to prepare for backup",), FREEZE),
-    MessageTemplate("do_snapshot_set", (r"failed to do snapshot set",), FREEZE),
+    MessageTemplate("do_snapshot_set", (r"failed to do snapshot set",), FREEZE, thaw_reason="thaw_failed"),
     MessageTemplate("migration_in_progress", (r"VMI is currently during migration",), FREEZE),
     MessageTemplate(
         "fsfreeze_hook_failed",
@@ -418,6 +424,12 @@ MESSAGE_TEMPLATES: Final[tuple[MessageTemplate, ...]] = (
         "agent_timeout",
         (
             r"Guest agent not available for now",
+            # libvirt >= 8.x: VIR_ERR_AGENT_COMMAND_TIMEOUT and the sync timeout.
+            r"guest agent didn't respond to (?:command|synchronization) within",
+            r"guest agent command timed out",
+            # virt-api gives up on virt-handler after 10 s; the freeze may still complete in the guest.
+            r"context deadline exceeded",
+            r"Client\.Timeout exceeded",
             # virt-freezer prints this only when the error was "Guest agent not available for now".
             r"please make sure guest agent (?:and VSS )?(?:is|are) run{1,3}ing",
         ),
@@ -430,6 +442,7 @@ MESSAGE_TEMPLATES: Final[tuple[MessageTemplate, ...]] = (
             r"Guest agent disappeared while executing command",
             r"error opening path \S{0,64}org\.qemu\.guest_agent",
             r"VMI does not have guest agent connected",
+            r"QEMU guest agent is not configured",
             r"No guest agent, exiting",
         ),
         None,
@@ -439,6 +452,7 @@ MESSAGE_TEMPLATES: Final[tuple[MessageTemplate, ...]] = (
         (
             r"\bVMI? is not running",
             r"\bVM domain not running",
+            r"\bdomain is not running",
         ),
         None,
     ),
