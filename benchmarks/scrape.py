@@ -212,10 +212,10 @@ class Harness:
 
     def changing_vmi(self) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
         """A running VMI with a connected agent and the same VMI frozen: upserting them in turn changes one VM."""
-        agent = {key for key, _ in self.fleet.running_with_agent()}
         for raw in self.objects.lists[VMIS]:
             meta, status = raw["metadata"], raw["status"]
-            if VmKey(meta["namespace"], meta["name"]) in agent and "fsFreezeStatus" not in status:
+            key = VmKey(meta["namespace"], meta["name"])
+            if self.fleet.poll_target_uid(key) is not None and "fsFreezeStatus" not in status:
                 return raw, {**raw, "status": {**status, "fsFreezeStatus": "frozen"}}
         return None
 

@@ -22,8 +22,10 @@ from exporter.self_metrics import SelfMetrics
 from exporter.settings import Address, Settings
 from exporter.sources.guestosinfo import GuestInfoPoller
 from exporter.sources.launcher_logs import LauncherLogs
+from exporter.sources.poll_plan import PollPlan, PollSettings
 from exporter.state.fleet import Fleet
 from exporter.state.guest_report import GuestCheckThresholds
+from exporter.state.records import VmKey, VmState
 from exporter.state.sharding import owns
 from exporter.state.vm import JudgeSettings
 from exporter.web.app import build_app
@@ -88,8 +90,9 @@ class Exporter:
         selection = FamilySelection(allow=settings.metric_allowlist, deny=settings.metric_denylist)
         self.store = MetricsStore(selection.select())
         self.readiness = Readiness()
+        self.poller = self._build_poller()
         self.fleet = Fleet(
-            on_state=self.store.put,
+            on_state=self._publish,
             on_problem=self._count_problem,
             settings=JudgeSettings(
                 stuck_frozen_after=settings.stuck_frozen_after,
@@ -138,6 +141,11 @@ class Exporter:
         for pattern in selection.unmatched():
             self.log.warning("metric_pattern_matches_nothing", pattern=pattern)
 
+    def _publish(self, key: VmKey, state: VmState | None) -> None:
+        """A VM's judged state changed: render it, and let the poller see what changed."""
+        self.store.put(key, state)
+        self.poller.observe(key, state)
+
     def _count_problem(self, resource: str, problem: str) -> None:
         """Count every malformed field; log each kind once, so a bad object cannot flood the log."""
         self.metrics.malformed.labels(resource, problem).inc()
@@ -176,15 +184,16 @@ class Exporter:
             )
         return reflectors
 
-    def poller(self) -> GuestInfoPoller:
+    def _build_poller(self) -> GuestInfoPoller:
+        settings = self.settings
         return GuestInfoPoller(
             client=self.client,
-            targets=self.fleet.running_with_agent,
+            plan=PollPlan(PollSettings(period=settings.guestosinfo_interval, max_rate=settings.guestosinfo_max_rate)),
+            vmi_uid=lambda key: self.fleet.poll_target_uid(key),
             on_result=lambda key, uid, raw: self.fleet.apply_guest_info(key, uid, raw, self.clock()),
             metrics=self.metrics,
-            interval=self.settings.guestosinfo_interval,
-            concurrency=self.settings.guestosinfo_concurrency,
-            timeout=self.settings.guestosinfo_timeout,
+            concurrency=settings.guestosinfo_concurrency,
+            timeout=settings.guestosinfo_timeout,
         )
 
     async def _ticker(self) -> None:
@@ -232,7 +241,7 @@ class Exporter:
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(r.run(), name=f"reflector-{r.resource.name}") for r in self.reflectors()]
-                tasks.append(group.create_task(self.poller().run(), name="guestosinfo"))
+                tasks.append(group.create_task(self.poller.run(self.readiness.wait), name="guestosinfo"))
                 tasks.append(group.create_task(self._ticker(), name="ticker"))
                 if self.launcher_logs is not None:
                     tasks.append(group.create_task(self.launcher_logs.run(), name="launcher-logs"))

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from exporter.render.selection import pattern_problem, split_patterns
+from exporter.sources.poll_plan import DEFAULT_MAX_RATE, LAUNCHER_PERIOD
 
 
 class SettingsError(ValueError):
@@ -47,7 +48,8 @@ class Settings:
     listen: Address = field(default_factory=lambda: Address("0.0.0.0", 9745))
     log_format: str = "json"
     log_level: str = "info"
-    guestosinfo_interval: float = 60.0
+    guestosinfo_interval: float = LAUNCHER_PERIOD
+    guestosinfo_max_rate: float = DEFAULT_MAX_RATE
     guestosinfo_concurrency: int = 8
     guestosinfo_timeout: float = 10.0
     guest_report_listen: Address | None = None
@@ -102,7 +104,7 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
     shard = shard or 0
     if total >= 1 and not 0 <= shard < total:
         problems["shard"] = f"must be in [0, {total})"
-    for name in ("guestosinfo_interval", "guest_report_max_age"):
+    for name in ("guestosinfo_interval", "guestosinfo_max_rate", "guestosinfo_timeout", "guest_report_max_age"):
         if getattr(args, name) <= 0:
             problems[name] = "must be positive"
     if args.guestosinfo_concurrency < 1:
@@ -124,7 +126,9 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
         log_format=args.log_format,
         log_level=args.log_level,
         guestosinfo_interval=args.guestosinfo_interval,
+        guestosinfo_max_rate=args.guestosinfo_max_rate,
         guestosinfo_concurrency=args.guestosinfo_concurrency,
+        guestosinfo_timeout=args.guestosinfo_timeout,
         guest_report_listen=report_listen,
         guest_report_token_file=args.guest_report_token_file,
         guest_report_max_age=args.guest_report_max_age,

@@ -20,6 +20,7 @@ from exporter.kube.client import KubeClient
 from exporter.kube.errors import KubeError
 from exporter.service import Exporter
 from exporter.settings import Address, Settings, SettingsError, from_args
+from exporter.sources.poll_plan import DEFAULT_MAX_RATE, LAUNCHER_PERIOD
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,8 +50,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(e.g. 'kubevirt_vss_guest_volume_.*'); not with --metric-allowlist",
     )
     sources = parser.add_argument_group("sources")
-    sources.add_argument("--guestosinfo-interval", type=float, default=60.0, metavar="SECONDS")
+    sources.add_argument(
+        "--guestosinfo-interval",
+        type=float,
+        default=LAUNCHER_PERIOD,
+        metavar="SECONDS",
+        help="routine poll period per VM (default: virt-launcher's guest-info cache period, 300)",
+    )
+    sources.add_argument(
+        "--guestosinfo-max-rate",
+        type=float,
+        default=DEFAULT_MAX_RATE,
+        metavar="PER_SECOND",
+        help="cap on guestosinfo requests per second for the whole fleet (default 20)",
+    )
     sources.add_argument("--guestosinfo-concurrency", type=int, default=8, metavar="N")
+    sources.add_argument("--guestosinfo-timeout", type=float, default=10.0, metavar="SECONDS", help="per request")
     sources.add_argument("--guest-report-listen", metavar="HOST:PORT", help="enable the guest report listener")
     sources.add_argument("--guest-report-token-file", metavar="PATH", help="bearer token guests must send")
     sources.add_argument("--guest-report-max-age", type=float, default=1800.0, metavar="SECONDS")

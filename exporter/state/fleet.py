@@ -84,13 +84,11 @@ class Fleet:
     def record(self, key: VmKey) -> VmRecord | None:
         return self._records.get(key)
 
-    def running_with_agent(self) -> list[tuple[VmKey, str]]:
-        """(key, VMI uid) of every Running VMI whose agent is connected: the guestosinfo poll set."""
-        return [
-            (key, record.vmi.uid)
-            for key, record in self._records.items()
-            if record.vmi is not None and record.vmi.agent_connected
-        ]
+    def poll_target_uid(self, key: VmKey) -> str | None:
+        """The UID of the VM's Running VMI if its agent is connected: what a guestosinfo answer belongs to."""
+        record = self._records.get(key)
+        vmi = record.vmi if record is not None else None
+        return vmi.uid if vmi is not None and vmi.running and vmi.agent_connected else None
 
     def vm_of_vmi_uid(self, uid: str) -> VmKey | None:
         return self._vmi_uids.get(uid)
