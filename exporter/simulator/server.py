@@ -26,6 +26,7 @@ from exporter.simulator.faults import Faults
 from exporter.simulator.fleet import Fleet, GuestTarget
 from exporter.simulator.history import ObjectStore
 from exporter.simulator.kubeconfig import TlsMaterial, derive_token, generate_tls, write_kubeconfig
+from exporter.simulator.requests import REQUESTS_PATH, RequestCounts
 from exporter.simulator.resources import encode
 from exporter.simulator.streams import StreamEnd
 from exporter.simulator.subresources import SubresourceHandlers
@@ -61,7 +62,7 @@ def _json(body: object) -> web.Response:
 
 def build_app(
     *, store: ObjectStore, faults: Faults, token: str, version: KubeVirtVersion, server_address: Callable[[], str],
-    bookmark_interval: float, watch_timeout: float,
+    bookmark_interval: float, watch_timeout: float, requests: RequestCounts | None = None,
 ) -> web.Application:
     """The aiohttp application serving discovery, resources, subresources and logs behind a bearer token."""
     served = discovery.served_resources(version)
@@ -71,6 +72,7 @@ def build_app(
     )
     subresources = SubresourceHandlers(store=store, faults=faults)
     expected = f"Bearer {token}".encode()
+    requests = requests if requests is not None else RequestCounts()
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -78,6 +80,7 @@ def build_app(
             return status_response(503, "ServiceUnavailable", "the server is currently unable to handle the request")
         if not hmac.compare_digest(request.headers.get("Authorization", "").strip().encode(), expected):
             return status_response(401, "Unauthorized", "Unauthorized")
+        requests.count(request)
         try:
             return await handler(request)
         except web.HTTPNotFound:
@@ -112,6 +115,7 @@ def build_app(
 
     app = web.Application(middlewares=[guard])
     sub = discovery.SUBRESOURCES_GROUP
+    app.router.add_get(REQUESTS_PATH, requests.handle)
     app.router.add_get("/version", version_info)
     app.router.add_get("/api", core_versions)
     app.router.add_get("/apis", group_list)
@@ -145,6 +149,7 @@ class Simulator:
         self.store = ObjectStore(clock=self.clock.now, seed=config.seed, history_limit=config.history_limit,
                                  stream_limit=config.stream_limit)
         self.faults = Faults(self.store, seed=config.seed)
+        self.requests = RequestCounts()
         self.fleet: Fleet | None = None
         if config.story:
             self.fleet = Fleet(store=self.store, seed=config.seed, start=start, version=self.version,
@@ -184,7 +189,8 @@ class Simulator:
             raise RuntimeError("simulator already started")
         app = build_app(store=self.store, faults=self.faults, token=self.token, version=self.version,
                         server_address=lambda: f"{self._url_host()}:{self.port}",
-                        bookmark_interval=self.config.bookmark_interval, watch_timeout=self.config.watch_timeout)
+                        bookmark_interval=self.config.bookmark_interval, watch_timeout=self.config.watch_timeout,
+                        requests=self.requests)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         try:
