@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import gzip
 import json
 import math
 import os
@@ -35,7 +34,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,13 +42,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
 
+from benchmarks.naive import naive_handler, naive_registry
 from exporter import resources
-from exporter.render.families import FAMILIES, IDENTITY
 from exporter.render.store import MetricsStore
-from exporter.render.text import TEXT_CONTENT_TYPE
 from exporter.self_metrics import PREFIX as SELF_PREFIX
 from exporter.self_metrics import SelfMetrics
 from exporter.settings import Settings
@@ -60,7 +57,7 @@ from exporter.state.guest_report import parse_guest_report
 from exporter.state.records import VmKey, VmState
 from exporter.web.app import build_app
 from exporter.web.health import Readiness
-from exporter.web.metrics import GZIP_LEVEL, MetricsEndpoint
+from exporter.web.metrics import MetricsEndpoint
 
 DEFAULT_SIZES = (1_000, 10_000, 50_000)
 DEFAULT_SCRAPES = 30
@@ -218,51 +215,6 @@ class Harness:
             if self.fleet.poll_target_uid(key) is not None and "fsFreezeStatus" not in status:
                 return raw, {**raw, "status": {**status, "fsFreezeStatus": "frozen"}}
         return None
-
-
-# --- the naive baseline -------------------------------------------------------------------------
-
-
-class NaiveCollector:
-    """Python work per series at scrape time: every family of every VM built again on each collect()."""
-
-    def __init__(self, states: Mapping[VmKey, VmState]) -> None:
-        self._states = states
-
-    def collect(self) -> Iterator[Metric]:
-        states = list(self._states.values())
-        for family in FAMILIES:
-            names = [*IDENTITY, *family.labels]
-            metric: GaugeMetricFamily | CounterMetricFamily
-            if family.kind == "counter":
-                metric = CounterMetricFamily(family.name, family.help, labels=names)
-            else:
-                metric = GaugeMetricFamily(family.name, family.help, labels=names)
-            for state in states:
-                identity = [state.key.namespace, state.key.name]
-                for labels, value in family.samples(state):
-                    metric.add_metric([*identity, *labels], value)
-            yield metric
-
-
-def naive_registry(states: Mapping[VmKey, VmState]) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(NaiveCollector(states))
-    return registry
-
-
-def naive_handler(registry: CollectorRegistry) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The baseline's /metrics: generate_latest per request, gzip when asked (same level as ours)."""
-
-    async def handle(request: web.Request) -> web.Response:
-        body = generate_latest(registry)
-        headers = {"Content-Type": TEXT_CONTENT_TYPE}
-        if "gzip" in request.headers.get("Accept-Encoding", "").lower():
-            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
-            headers["Content-Encoding"] = "gzip"
-        return web.Response(body=body, headers=headers)
-
-    return handle
 
 
 # --- measuring ----------------------------------------------------------------------------------

@@ -134,7 +134,8 @@ async def _demo_cluster(args: argparse.Namespace) -> AsyncIterator[tuple[Any, st
             yield simulator, kubeconfig
 
 
-def _read_token(path: str | None) -> str | None:
+def read_token(path: str | None) -> str | None:
+    """The guest-report bearer token from its file (None without a file)."""
     if path is None:
         return None
     token = Path(path).read_text(encoding="utf-8").strip()
@@ -148,7 +149,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    token = _read_token(settings.guest_report_token_file)
+    token = read_token(settings.guest_report_token_file)
     extra_tasks: list[Callable[[], Awaitable[None]]] = []
     async with contextlib.AsyncExitStack() as stack:
         simulator = None

@@ -79,6 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serve an empty cluster: no fleet and no snapshot schedule")
     parser.add_argument("--snapshot-interval", type=_positive(float), default=180.0, metavar="SECONDS",
                         help="simulated seconds between snapshots of one VM (default 180)")
+    guests = parser.add_argument_group("guest reports")
+    guests.add_argument("--guest-reports-to", metavar="URL",
+                        help="the simulated Windows guests POST their VSS reports here, each from its own address")
+    guests.add_argument("--guest-report-token-file", type=Path, metavar="PATH",
+                        help="bearer token for --guest-reports-to")
+    guests.add_argument("--guest-report-interval", type=_positive(float), default=300.0, metavar="SECONDS",
+                        help="seconds between reports of one guest; the first ones are spread over it (default 300)")
     faults = parser.add_argument_group("fault injection")
     faults.add_argument("--guestosinfo-delay", type=float, default=0.0, metavar="SECONDS",
                         help="delay every guest-agent subresource answer")
@@ -101,6 +108,9 @@ class ServeOptions:
     expire_watches_every: float | None = None
     drop_streams_every: float | None = None
     malformed: int = 0
+    guest_reports_to: str | None = None
+    guest_report_token: str = ""
+    guest_report_interval: float = 300.0
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, ServeOptions]:
@@ -113,8 +123,21 @@ def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, ServeOp
         kubeconfig=args.write_kubeconfig, guestosinfo_delay=args.guestosinfo_delay,
         guestosinfo_fail_rate=args.guestosinfo_fail_rate, expire_watches_every=args.expire_watches_every,
         drop_streams_every=args.drop_streams_every, malformed=args.malformed,
+        guest_reports_to=args.guest_reports_to, guest_report_interval=args.guest_report_interval,
+        guest_report_token=_read_token(args.guest_report_token_file, required=args.guest_reports_to is not None),
     )
     return config, options
+
+
+def _read_token(path: Path | None, *, required: bool) -> str:
+    if path is None:
+        if required:
+            raise argparse.ArgumentTypeError("--guest-reports-to needs --guest-report-token-file")
+        return ""
+    token = path.read_text(encoding="utf-8").strip()
+    if not token:
+        raise argparse.ArgumentTypeError(f"{path} is empty")
+    return token
 
 
 async def _every(seconds: float, action: Callable[[], None]) -> None:
@@ -158,6 +181,8 @@ async def serve(
         if options.expire_watches_every:
             tasks.append(asyncio.create_task(_every(options.expire_watches_every, sim.faults.expire_watches),
                                              name="simulate-expire-watches"))
+        if options.guest_reports_to:
+            tasks.append(asyncio.create_task(_report(sim, options), name="simulate-guest-reports"))
         if options.drop_streams_every:
             tasks.append(asyncio.create_task(_every(options.drop_streams_every, sim.faults.drop_streams),
                                              name="simulate-drop-streams"))
@@ -176,8 +201,25 @@ async def serve(
     return 0
 
 
+async def _report(sim: Simulator, options: ServeOptions) -> None:
+    from exporter.simulator.guest_reporter import run_guest_reporters
+
+    guests = sim.guest_targets()
+    structlog.get_logger().bind(component="simulator").info(
+        "simulated_guest_reports", url=options.guest_reports_to, guests=len(guests)
+    )
+    await run_guest_reporters(
+        guests, url=options.guest_reports_to or "", token=options.guest_report_token,
+        interval=options.guest_report_interval, clock=sim.now, start_within=options.guest_report_interval,
+    )
+
+
 def main(args: argparse.Namespace) -> int:
-    config, options = config_from_args(args)
+    try:
+        config, options = config_from_args(args)
+    except argparse.ArgumentTypeError as error:
+        structlog.get_logger().bind(component="simulator").error("invalid_arguments", problem=str(error))
+        return 2
     if config.vms is not None and config.vms >= LARGE_FLEET:
         # A dedicated process with hundreds of thousands of long-lived dicts: young-generation passes that
         # find nothing would otherwise cost more than the simulation itself.

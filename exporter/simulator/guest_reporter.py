@@ -130,8 +130,10 @@ async def run_guest_reporters(
     token: str,
     interval: float,
     clock: Callable[[], float],
+    start_within: float = 0.0,
 ) -> None:
-    """POST each target's report from its own address now and then every ``interval`` s (jittered).
+    """POST each target's report from its own address now (or at a random moment within
+    ``start_within`` s, so a large fleet does not report at once) and then every ``interval`` s (jittered).
 
     Runs until cancelled; send failures are logged and retried with backoff, never raised.
     """
@@ -142,13 +144,17 @@ async def run_guest_reporters(
             raise ValueError(f"unknown guest report profile {target.profile!r} for {target.namespace}/{target.name}")
     async with asyncio.TaskGroup() as group:
         for target in targets:
-            group.create_task(_report_forever(target, url=url, token=token, interval=interval, clock=clock))
+            group.create_task(
+                _report_forever(target, url=url, token=token, interval=interval, clock=clock, start_within=start_within)
+            )
 
 
 async def _report_forever(
-    target: GuestTargetLike, *, url: str, token: str, interval: float, clock: Callable[[], float]
+    target: GuestTargetLike, *, url: str, token: str, interval: float, clock: Callable[[], float], start_within: float
 ) -> None:
     rng = random.Random()
+    if start_within > 0:
+        await asyncio.sleep(rng.uniform(0.0, start_within))
     first_retry = min(1.0, interval)
     retry = first_retry
     log = _log.bind(namespace=target.namespace, name=target.name, source=target.ip)
