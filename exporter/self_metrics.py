@@ -71,6 +71,16 @@ class SelfMetrics:
             PREFIX + "launcher_log_lines", "Launcher log lines read, by result.", ["result"], registry=r
         )
         self.launcher_log_streams = Gauge(PREFIX + "launcher_log_streams", "Launcher log streams open.", registry=r)
+        self.http_connections = Gauge(
+            PREFIX + "http_connections", "Open connections per listener.", ["listener"], registry=r
+        )
+        self.http_connections_closed = Counter(
+            PREFIX + "http_connections_closed",
+            "Connections the exporter closed or refused because of a limit (header_timeout, idle_timeout, "
+            "request_timeout, over_limit).",
+            ["listener", "reason"],
+            registry=r,
+        )
         self.shard_ordinal = Gauge(PREFIX + "shard_ordinal", "This instance's shard.", registry=r)
         self.total_shards = Gauge(PREFIX + "total_shards", "Number of shards.", registry=r)
         self.render_seconds = Gauge(

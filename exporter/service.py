@@ -29,6 +29,7 @@ from exporter.state.records import VmKey, VmState
 from exporter.state.sharding import owns
 from exporter.state.vm import JudgeSettings
 from exporter.web.app import build_app
+from exporter.web.guard import ConnectionGuard, ConnectionLimits, serve
 from exporter.web.guest_reports import build_guest_report_app
 from exporter.web.health import Readiness
 from exporter.web.metrics import MetricsEndpoint
@@ -67,6 +68,28 @@ class FleetSink:
         self.readiness.mark_synced(resource)
         if first:
             self.log.info("initial_sync_done", resource=resource, still_pending=self.readiness.pending)
+
+
+class ListenError(OSError):
+    """A listener could not bind (port in use, address not available, permission)."""
+
+    def __init__(self, listener: str, address: str, error: OSError) -> None:
+        super().__init__(error.errno, f"cannot listen on {address} ({listener}): {error.strerror or error}")
+        self.listener = listener
+        self.address = address
+
+
+@dataclass
+class Listener:
+    """A listening socket and the aiohttp runner behind it; closed in that order."""
+
+    server: asyncio.Server
+    runner: web.AppRunner
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.runner.cleanup()
+        await self.server.wait_closed()
 
 
 class Exporter:
@@ -201,16 +224,32 @@ class Exporter:
             await asyncio.sleep(self.settings.tick_interval)
             self.fleet.tick(self.clock())
 
-    async def _serve(self, app: web.Application, address: Address, name: str) -> web.AppRunner:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    async def _serve(self, app: web.Application, address: Address, name: str) -> Listener:
+        """Serve ``app`` behind the connection guard (caps, header and idle timeouts)."""
+        limits = ConnectionLimits(
+            max_connections=self.settings.max_connections,
+            header_timeout=self.settings.http_header_timeout,
+            idle_timeout=self.settings.http_idle_timeout,
+            request_timeout=self.settings.http_request_timeout,
+        )
+        guard = ConnectionGuard(
+            limits,
+            on_close=lambda reason: self.metrics.http_connections_closed.labels(name, reason).inc(),
+            on_open=self.metrics.http_connections.labels(name).set,
+        )
+        app.middlewares.insert(0, guard.middleware)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout)
         await runner.setup()
-        site = web.TCPSite(runner, address.host, address.port, reuse_address=True)
-        await site.start()
-        urls = [_url(a) for a in runner.addresses]
+        try:
+            server, addresses = await serve(runner, guard, host=address.host, port=address.port)
+        except OSError as error:
+            await runner.cleanup()
+            raise ListenError(name, str(address), error) from error
+        urls = [_url(a) for a in addresses]
         self.log.info("listening", listener=name, url=urls[0] if urls else str(address))
         if urls:
             self.bound_urls[name] = urls[0]
-        return runner
+        return Listener(server, runner)
 
     def guest_report_app(self) -> web.Application:
         if not self.guest_report_token:
@@ -251,8 +290,8 @@ class Exporter:
                 for task in tasks:
                     task.cancel()
         finally:
-            for runner in runners:
-                await runner.cleanup()
+            for listener in runners:
+                await listener.close()
 
 
 def _url(address: Any) -> str:

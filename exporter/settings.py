@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from exporter.render.selection import pattern_problem, split_patterns
 from exporter.sources.poll_plan import DEFAULT_MAX_RATE, LAUNCHER_PERIOD
@@ -66,6 +67,10 @@ class Settings:
     watch_timeout_seconds: int = 300
     inactivity_timeout: float = 330.0
     tick_interval: float = 5.0
+    max_connections: int = 1024
+    http_header_timeout: float = 10.0
+    http_idle_timeout: float = 120.0
+    http_request_timeout: float = 60.0
     metric_allowlist: tuple[str, ...] = ()
     metric_denylist: tuple[str, ...] = ()
 
@@ -116,6 +121,7 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
     if report_listen is not None and not args.guest_report_token_file and not getattr(args, "demo", False):
         problems["guest_report_token_file"] = "required with --guest-report-listen"
     metric_lists = _metric_lists(args, problems)
+    http_limits = _http_limits(args, problems)
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -138,7 +144,21 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
         stuck_frozen_after=args.stuck_frozen_after,
         freeze_episode_gap=args.freeze_episode_gap,
         **metric_lists,
+        **http_limits,
     )
+
+
+HTTP_LIMITS = ("max_connections", "http_header_timeout", "http_idle_timeout", "http_request_timeout")
+
+
+def _http_limits(args: argparse.Namespace, problems: dict[str, str]) -> dict[str, Any]:
+    """Connection limits of both listeners; each must be positive."""
+    defaults = Settings()
+    limits = {name: getattr(args, name, getattr(defaults, name)) for name in HTTP_LIMITS}
+    for name, value in limits.items():
+        if value <= 0:
+            problems[name] = "must be positive"
+    return limits
 
 
 def _metric_lists(args: argparse.Namespace, problems: dict[str, str]) -> dict[str, tuple[str, ...]]:

@@ -49,6 +49,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="export every per-VM metric family except those whose whole name matches one of these patterns "
         "(e.g. 'kubevirt_vss_guest_volume_.*'); not with --metric-allowlist",
     )
+    connections = parser.add_argument_group("connections (each listener)")
+    connections.add_argument(
+        "--max-connections", type=int, default=1024, metavar="N", help="concurrent connections; more are refused"
+    )
+    connections.add_argument(
+        "--http-header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a new connection must send a complete request head within this time, or it is closed",
+    )
+    connections.add_argument(
+        "--http-idle-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="a kept-alive connection must send its next request head within this time",
+    )
+    connections.add_argument(
+        "--http-request-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="bound on reading a request body and sending the response (408 when the body is late)",
+    )
     sources = parser.add_argument_group("sources")
     sources.add_argument(
         "--guestosinfo-interval",
