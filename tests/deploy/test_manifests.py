@@ -1,7 +1,8 @@
 """Render every kustomize variant under deploy/ and check what would reach a cluster.
 
 Each variant is built with ``kubectl kustomize``: the base, the base with each component,
-the sharded overlay (alone and with every component) and the "full" overlay. Every rendered
+the sharded overlay (alone and with every component), the "full" overlay and the
+kube-prometheus-stack overlay. Every rendered
 object is validated against the Kubernetes OpenAPI schemas shipped by ``kubernetes-validate``
 (strict: unknown fields fail); the Prometheus Operator kinds it has no schema for get a
 structural check here. On top of that: the RBAC grant is exactly what the exporter reads,
@@ -15,11 +16,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +71,10 @@ GUEST_REPORT_PORT = 9746
 GUEST_REPORT_SECRET = "kubevirt-vss-exporter-guest-report-token"
 GUEST_REPORT_TOKEN_FILE = "/etc/kubevirt-vss-exporter/guest-report-token/token"
 DASHBOARDS_CONFIGMAP = "kubevirt-vss-exporter-dashboards"
+# kube-prometheus-stack's Prometheus selects ServiceMonitors and PrometheusRules by this label
+# (the Helm release name); its Grafana sidecar loads ConfigMaps with grafana_dashboard="1".
+KPS_OVERLAY = DEPLOY / "overlays" / "kube-prometheus-stack"
+KPS_RELEASE = {"release": "kube-prometheus-stack"}
 
 DURATION = re.compile(r"^(?=\d)((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -104,6 +112,7 @@ VARIANTS = (
         enabled=frozenset(ALL_COMPONENTS),
     ),
     Variant("full", path="deploy/overlays/full", enabled=frozenset(ALL_COMPONENTS)),
+    Variant("kube-prometheus-stack", path="deploy/overlays/kube-prometheus-stack", enabled=frozenset({MONITORING})),
 )
 VARIANT_IDS = [v.name for v in VARIANTS]
 BY_NAME = {v.name: v for v in VARIANTS}
@@ -649,3 +658,70 @@ def test_dashboards_config_map(render: Render, variant: Variant) -> None:
         assert isinstance(dashboard, dict) and dashboard.get("title"), key
     # A ConfigMap holds at most 1 MiB.
     assert sum(len(v.encode()) for v in config_map["data"].values()) < 1024 * 1024
+
+
+# --- kube-prometheus-stack -------------------------------------------------------------------------------
+
+
+def test_kube_prometheus_stack_selects_the_rules_monitor_and_dashboards(render: Render) -> None:
+    objs = render(BY_NAME["kube-prometheus-stack"])
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        (obj,) = _of_kind(objs, kind)
+        assert _selects(KPS_RELEASE, obj["metadata"]["labels"]), kind
+    labelled = sorted(o["kind"] for o in objs if "release" in o["metadata"].get("labels", {}))
+    assert labelled == ["PrometheusRule", "ServiceMonitor"]
+    dashboards = _one(objs, "ConfigMap", DASHBOARDS_CONFIGMAP)
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+
+
+def test_kube_prometheus_stack_release_is_written_in_one_place() -> None:
+    (release,) = KPS_RELEASE.values()
+    files = [p for p in KPS_OVERLAY.rglob("*") if p.is_file()]
+    code = {p: [line for line in p.read_text().splitlines() if not line.lstrip().startswith("#")] for p in files}
+    uses = [(p.name, line.strip()) for p, lines in code.items() for line in lines if release in line]
+    assert uses == [("kustomization.yaml", f"value: {release}")]
+
+
+def test_kube_prometheus_stack_needs_no_secret_and_no_pod_logs(render: Render) -> None:
+    objs = render(BY_NAME["kube-prometheus-stack"])
+    assert not _of_kind(objs, "Secret")
+    spec = _pod_template(_the_workload(objs))["spec"]
+    assert not [v for v in spec["volumes"] if set(v) & {"secret", "projected"}]
+    for container in spec["containers"]:
+        assert "envFrom" not in container
+        assert not [e for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})]
+    assert not {resource for _, resource, _ in _granted(objs)} & {"pods/log", "secrets"}
+    assert "--follow-launcher-logs" not in _args(_the_workload(objs))
+
+
+# --- image -----------------------------------------------------------------------------------------------
+
+
+def _published_image() -> str:
+    """ghcr.io/<owner>/<repository>, from the repository the runbook links point at."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    rules = importlib.import_module("alerts.rules")
+    match = re.match(r"https://github\.com/([^/]+)/([^/]+)/", rules.Settings().runbook_base_url)
+    assert match, "the runbook base URL names no GitHub repository"
+    return f"ghcr.io/{match[1]}/{match[2]}".lower()
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
+def test_workloads_run_the_published_image_of_this_version(render: Render, variant: Variant) -> None:
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    for workload in _workloads(render(variant)):
+        assert _container(workload)["image"] == f"{_published_image()}:{version}"
+
+
+def test_the_image_can_be_overridden_with_kustomize_images(tmp_path: Path) -> None:
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": NAMESPACE,
+        "resources": [os.path.relpath(DEPLOY / "overlays" / "kube-prometheus-stack", tmp_path)],
+        "images": [{"name": _published_image(), "newName": "registry.example.com/mirror/exporter", "newTag": "9.9.9"}],
+    }
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    workload = _the_workload(_kustomize(_kubectl(), tmp_path))
+    assert _container(workload)["image"] == "registry.example.com/mirror/exporter:9.9.9"
