@@ -1,6 +1,8 @@
 # kubevirt-vss-exporter container image.
 #
-#   docker build -t kubevirt-vss-exporter:0.1.0 .
+#   make image    (docker, podman or buildah build -t ghcr.io/kubevirt-vss-exporter/kubevirt-vss-exporter:<version> .)
+#
+# Release tags publish it for linux/amd64 and linux/arm64 (.github/workflows/image.yaml).
 #
 # Two stages on the same base: the builder installs the locked dependencies and the
 # exporter's own wheel into /opt/venv; the final stage copies only that venv and runs

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench generate clean
+.PHONY: demo test lint bench generate image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,19 @@ bench: $(STAMP)
 generate: $(STAMP)
 	$(BIN)/python -m alerts.generate
 	$(BIN)/python -m grafana.generate
+
+## image: build the container image with docker, podman or buildah (whichever is on PATH)
+##        IMAGE=<name> and VERSION=<tag> override the published name and the package version;
+##        CONTAINER_ENGINE=<docker|podman|buildah> picks one when several are installed.
+IMAGE ?= ghcr.io/kubevirt-vss-exporter/kubevirt-vss-exporter
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+SOURCE_URL ?= https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter
+CONTAINER_ENGINE ?= $(firstword $(foreach engine,docker podman buildah,$(if $(shell command -v $(engine) 2>/dev/null),$(engine))))
+image:
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
+	  echo "error: make image needs docker, podman or buildah on PATH; none was found" >&2; exit 1; fi
+	$(CONTAINER_ENGINE) build --build-arg VERSION=$(VERSION) --build-arg SOURCE_URL=$(SOURCE_URL) \
+	  -t $(IMAGE):$(VERSION) -f Dockerfile .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
