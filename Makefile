@@ -29,10 +29,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.scrape
 
-## generate: regenerate alert rules and dashboards from their sources
+## generate: regenerate alert rules, dashboards and the mixin built from them
 generate: $(STAMP)
 	$(BIN)/python -m alerts.generate
 	$(BIN)/python -m grafana.generate
+	$(BIN)/python -m mixin.generate
 
 ## image: build the container image with docker, podman or buildah (whichever is on PATH)
 ##        IMAGE=<name> and VERSION=<tag> override the published name and the package version;
