@@ -375,8 +375,8 @@ class Fleet:
     def _failure_reason(self, snapshot: SnapshotFacts) -> str | None:
         return classify_cached(snapshot.error_message).reason if snapshot.error_message else None
 
-    def _thaw_timeout_seen(self, record: VmRecord, snapshot: SnapshotFacts) -> bool:
-        return self.freeze_errors.thaw_timeout_seen(record.key, snapshot)
+    def _thaw_timeout_seen(self, record: VmRecord, snapshot: SnapshotFacts) -> str | None:
+        return self.freeze_errors.thaw_failure(record.key, snapshot)
 
 
 def _identity(raw: Any) -> tuple[str, str] | None:

@@ -19,7 +19,9 @@ from typing import Any
 
 from exporter.state import raw as r
 from exporter.state.classifier import Classification, classify
+from exporter.state.consistency import thaw_breaks_consistency
 from exporter.state.records import FreezeErrorDetail, GuestVolume, SnapshotFacts, VmKey
+from exporter.state.storage_failures import storage_failure_reason
 
 MAX_TEXT = 64 * 1024
 SEEN_PER_VM = 512
@@ -48,8 +50,11 @@ def classify_cached(text: str) -> Classification:
 
 
 def from_snapshot(facts: SnapshotFacts) -> FreezeObservation | None:
-    """The error a VMSnapshot carries in ``status.error`` (freeze, or the thaw error of QuiesceTimeout)."""
-    if not facts.error_message:
+    """The error a VMSnapshot carries in ``status.error`` (freeze, or the thaw error of QuiesceTimeout).
+
+    Errors the snapshot controller writes about storage are not freeze failures (``storage_failures``).
+    """
+    if not facts.error_message or storage_failure_reason(facts.error_message) is not None:
         return None
     at = facts.error_time if facts.error_time is not None else facts.created_at
     return FreezeObservation(
@@ -158,7 +163,8 @@ class _VmLedger:
     last_by_reason: dict[str, float] = field(default_factory=dict)
     newest: tuple[FreezeObservation, Classification] | None = None
     seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
-    thaw_timeouts: list[tuple[float, str | None]] = field(default_factory=list)
+    # Thaw failures that broke the hold: (time, snapshot uid if known, reason).
+    thaw_failures: list[tuple[float, str | None, str]] = field(default_factory=list)
 
 
 class FreezeErrorLedger:
@@ -199,8 +205,8 @@ class FreezeErrorLedger:
         ledger.last_by_reason[reason] = max(ledger.last_by_reason.get(reason, 0.0), observation.at)
         if ledger.newest is None or observation.at >= ledger.newest[0].at:
             ledger.newest = (observation, classification)
-        if reason == "hold_writes_timeout" and len(ledger.thaw_timeouts) < 64:
-            ledger.thaw_timeouts.append((observation.at, observation.snapshot))
+        if thaw_breaks_consistency(reason, classification.cause) and len(ledger.thaw_failures) < 64:
+            ledger.thaw_failures.append((observation.at, observation.snapshot, reason))
         return True
 
     def _same_episode(self, episode: _Episode, observation: FreezeObservation) -> bool:
@@ -227,16 +233,23 @@ class FreezeErrorLedger:
     def has(self, key: VmKey) -> bool:
         return key in self._vms
 
-    def thaw_timeout_seen(self, key: VmKey, snapshot: SnapshotFacts) -> bool:
-        """Whether a thaw failed on the 10 s VSS hold limit during this snapshot."""
+    def thaw_failure(self, key: VmKey, snapshot: SnapshotFacts) -> str | None:
+        """The reason of a thaw failure during this snapshot that means the writes were not held, if any.
+
+        The 10 s hold limit wins over other thaw failures when both were seen.
+        """
         ledger = self._vms.get(key)
         if ledger is None:
-            return False
+            return None
         end = (snapshot.creation_time or snapshot.created_at) + THAW_MATCH_SLACK
-        return any(
-            uid == snapshot.uid or (uid is None and snapshot.created_at <= at <= end)
-            for at, uid in ledger.thaw_timeouts
-        )
+        reasons = {
+            reason
+            for at, uid, reason in ledger.thaw_failures
+            if uid == snapshot.uid or (uid is None and snapshot.created_at <= at <= end)
+        }
+        if not reasons:
+            return None
+        return "hold_writes_timeout" if "hold_writes_timeout" in reasons else min(reasons)
 
     def summary(
         self, key: VmKey, volumes: Iterable[GuestVolume]

@@ -23,6 +23,19 @@ class VmFacts:
     key: VmKey
     uid: str
     printable_status: str
+    # status.snapshotInProgress: the snapshot holding the VM's lock, if any.
+    snapshot_in_progress: str | None = None
+    # status.volumeSnapshotStatuses: per volume, whether it can be snapshotted and why not.
+    volume_snapshot_statuses: tuple[VolumeSnapshotStatus, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeSnapshotStatus:
+    """One entry of a VM's ``status.volumeSnapshotStatuses``."""
+
+    name: str
+    enabled: bool
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +103,14 @@ class SnapshotFacts:
     error_time: float | None = None
     failure_deadline: float | None = None
     deadline_exceeded: bool = False
+    # status.sourceIndications (v1.7+): (indication, message) as the controller wrote them.
+    indication_messages: tuple[tuple[str, str], ...] = ()
+    # status.snapshotVolumes.excludedVolumes: volumes of the VM that are not in the snapshot.
+    excluded_volumes: tuple[str, ...] = ()
+
+    def indication_message(self, indication: str) -> str:
+        """The controller's message for one indication, or "" when it wrote none."""
+        return next((message for name, message in self.indication_messages if name == indication), "")
 
     def finished(self, now: float) -> bool:
         """Succeeded or Failed, or InProgress with an error past its failure deadline."""

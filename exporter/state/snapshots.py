@@ -13,6 +13,9 @@ MAX_INDICATIONS = 16
 MAX_ERROR_MESSAGE = 64 * 1024
 _INDICATION = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,47}$")
 DEFAULT_FAILURE_DEADLINE = 300.0
+MAX_VOLUMES = 64
+MAX_VOLUME_NAME = 253
+MAX_INDICATION_MESSAGE = 512
 
 
 def parse_snapshot(raw: Any) -> tuple[SnapshotFacts | None, list[str]]:
@@ -48,6 +51,15 @@ def parse_snapshot(raw: Any) -> tuple[SnapshotFacts | None, list[str]]:
         isinstance(c, dict) and c.get("type") == "Failure" and c.get("status") == "True"
         for c in r.sequence(status, "conditions", problems)
     )
+    messages = _indication_messages(status, problems)
+    if not indications:
+        # v1.7+ writes both; read sourceIndications when the deprecated list is missing.
+        indications = [name for name, _ in messages]
+    excluded = [
+        v
+        for v in r.sequence(r.mapping(status, "snapshotVolumes", problems), "excludedVolumes", problems)
+        if isinstance(v, str) and v
+    ][:MAX_VOLUMES]
     facts = SnapshotFacts(
         key=VmKey(namespace, r.string(source, "name", problems)),
         uid=uid or f"{namespace}/{name}",
@@ -60,8 +72,22 @@ def parse_snapshot(raw: Any) -> tuple[SnapshotFacts | None, list[str]]:
         error_time=r.timestamp(error, "time", problems),
         failure_deadline=deadline,
         deadline_exceeded=deadline_exceeded,
+        indication_messages=messages,
+        excluded_volumes=tuple(v[:MAX_VOLUME_NAME] for v in excluded),
     )
     return facts, problems.items
+
+
+def _indication_messages(status: Any, problems: r.Problems) -> tuple[tuple[str, str], ...]:
+    found: list[tuple[str, str]] = []
+    for entry in r.sequence(status, "sourceIndications", problems)[:MAX_INDICATIONS]:
+        name = entry.get("indication") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not _INDICATION.match(name):
+            problems.add("source_indication_malformed")
+            continue
+        message = entry.get("message")
+        found.append((name, message[:MAX_INDICATION_MESSAGE] if isinstance(message, str) else ""))
+    return tuple(found)
 
 
 def last_finished(snapshots: Iterable[SnapshotFacts], now: float) -> SnapshotFacts | None:

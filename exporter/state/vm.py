@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter.state import checks as checklist
-from exporter.state.consistency import FILESYSTEM, GuestEvidence, judge
+from exporter.state.consistency import FILESYSTEM, GuestEvidence, SnapshotContext, judge
 from exporter.state.guest_report import GuestCheckThresholds, GuestReport, judge_guest_checks, vss_could_not_run
 from exporter.state.records import (
     FailedWriter,
@@ -20,6 +20,7 @@ from exporter.state.records import (
     VmState,
 )
 from exporter.state.snapshots import last_finished
+from exporter.state.storage_failures import storage_failure_reason
 
 
 @dataclass(slots=True)
@@ -75,7 +76,7 @@ def _evidence(record: VmRecord, moment: float, max_age: float) -> GuestEvidence 
 
 
 ReasonLookup = Callable[[SnapshotFacts], str | None]
-ThawLookup = Callable[[VmRecord, SnapshotFacts], bool]
+ThawLookup = Callable[[VmRecord, SnapshotFacts], str | None]
 
 
 def fsfreeze_available(vmi: VmiFacts | None, guest: GuestInfo | None) -> bool | None:
@@ -107,14 +108,15 @@ class _SnapshotJudge:
         reason = None
         if snapshot.error_message and self.failure_reason is not None:
             reason = self.failure_reason(snapshot)
-        thaw_timeout = self.thaw_timeout_seen(self.record, snapshot) if self.thaw_timeout_seen else False
-        return judge(
-            snapshot,
+        thaw_failure = self.thaw_timeout_seen(self.record, snapshot) if self.thaw_timeout_seen else None
+        context = SnapshotContext(
             is_windows=self.is_windows,
             evidence=evidence,
-            thaw_timeout_seen=thaw_timeout,
             failure_reason=reason,
+            storage_failure=storage_failure_reason(snapshot.error_message),
+            thaw_failure=thaw_failure,
         )
+        return judge(snapshot, context)
 
     def last_consistent(self) -> float | None:
         """Creation time of the newest Succeeded snapshot at level 2 or above."""

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from exporter.state import raw as r
-from exporter.state.records import GuestInfo, GuestVolume, VmFacts, VmiFacts, VmKey
+from exporter.state.records import GuestInfo, GuestVolume, VmFacts, VmiFacts, VmKey, VolumeSnapshotStatus
 
 MAX_VOLUMES = 32
 MAX_ADDRESSES = 16
@@ -90,7 +90,26 @@ def parse_vm(raw: Any) -> tuple[VmFacts | None, list[str]]:
     namespace, name, uid = identity
     status = r.mapping(raw, "status", problems)
     printable = r.string(status, "printableStatus", problems, limit=64)
-    return VmFacts(key=VmKey(namespace, name), uid=uid, printable_status=printable), problems.items
+    volumes = []
+    for entry in r.sequence(status, "volumeSnapshotStatuses", problems)[:MAX_VOLUMES]:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
+            problems.add("volume_snapshot_status_malformed")
+            continue
+        volumes.append(
+            VolumeSnapshotStatus(
+                name=r.string(entry, "name", problems, limit=253),
+                enabled=entry.get("enabled") is True,
+                reason=r.string(entry, "reason", problems, limit=256),
+            )
+        )
+    facts = VmFacts(
+        key=VmKey(namespace, name),
+        uid=uid,
+        printable_status=printable,
+        snapshot_in_progress=r.string(status, "snapshotInProgress", problems, limit=253) or None,
+        volume_snapshot_statuses=tuple(volumes),
+    )
+    return facts, problems.items
 
 
 def parse_guest_info(raw: Any, *, vmi_uid: str, observed_at: float) -> tuple[GuestInfo, list[str]]:
@@ -99,10 +118,7 @@ def parse_guest_info(raw: Any, *, vmi_uid: str, observed_at: float) -> tuple[Gue
     body: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     if not isinstance(raw, Mapping):
         problems.add("guestosinfo_not_object")
-    fsfreeze_enabled: bool | None = None
-    for command in r.sequence(body, "supportedCommands", problems):
-        if isinstance(command, Mapping) and command.get("name") == "guest-fsfreeze-freeze":
-            fsfreeze_enabled = command.get("enabled") is True
+    fsfreeze_enabled = _fsfreeze_enabled(r.sequence(body, "supportedCommands", problems))
     volumes: list[GuestVolume] = []
     for disk in r.sequence(r.mapping(body, "fsInfo", problems), "disks", problems)[:MAX_VOLUMES]:
         if not isinstance(disk, Mapping):
@@ -127,6 +143,35 @@ def parse_guest_info(raw: Any, *, vmi_uid: str, observed_at: float) -> tuple[Gue
         volumes=tuple(volumes),
     )
     return info, problems.items
+
+
+# qemu-ga disables every command but these while the filesystems are frozen (qga/main.c
+# ga_freeze_allowlist); virt-launcher caches the command list for minutes, so a list taken during a
+# freeze outlives the thaw.
+_ALLOWED_WHILE_FROZEN = frozenset(
+    {
+        "guest-ping",
+        "guest-info",
+        "guest-sync",
+        "guest-sync-delimited",
+        "guest-fsfreeze-status",
+        "guest-fsfreeze-thaw",
+    }
+)
+_FREEZE_COMMAND = "guest-fsfreeze-freeze"
+
+
+def _fsfreeze_enabled(commands: list[Any]) -> bool | None:
+    """Whether the freeze command is enabled; None when absent, or when the list was taken while frozen."""
+    named = [c for c in commands if isinstance(c, Mapping) and isinstance(c.get("name"), str)]
+    enabled = {c["name"]: c.get("enabled") is True for c in named}
+    if _FREEZE_COMMAND not in enabled:
+        return None
+    if enabled[_FREEZE_COMMAND]:
+        return True
+    others = [on for name, on in enabled.items() if name not in _ALLOWED_WHILE_FROZEN and name != _FREEZE_COMMAND]
+    taken_while_frozen = bool(others) and not any(others) and enabled.get("guest-fsfreeze-thaw", False)
+    return None if taken_while_frozen else False
 
 
 def _int(value: Any) -> int:

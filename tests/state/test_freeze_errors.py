@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -92,9 +93,49 @@ def test_thaw_timeout_is_matched_to_its_snapshot(kubevirt_object) -> None:
     facts, _ = parse_snapshot(kubevirt_object("vmsnapshot-succeeded-online-guestagent"))
     assert facts is not None
     ledger = FreezeErrorLedger(gap=600)
-    assert not ledger.thaw_timeout_seen(KEY, facts)
+    assert ledger.thaw_failure(KEY, facts) is None
     ledger.add(observation(facts.created_at + 12, text=THAW_TIMEOUT, snapshot=None, source="launcher_log"))
-    assert ledger.thaw_timeout_seen(KEY, facts)
+    assert ledger.thaw_failure(KEY, facts) == "hold_writes_timeout"
+
+
+def test_thaw_failure_that_broke_the_hold_is_matched_and_the_hold_limit_wins(kubevirt_object) -> None:
+    # qemu/qemu qga/vss-win32/requester.cpp @7dfce9bd requester_thaw(): "unexpected error in VSS provider" and
+    # the default "failed to do snapshot set" come after VSS gave up the snapshot set; "Did you freeze the
+    # volumes?" means nothing was frozen.
+    facts, _ = parse_snapshot(kubevirt_object("vmsnapshot-succeeded-online-guestagent"))
+    assert facts is not None
+    thaw = "internal error: unable to execute QEMU agent command 'guest-fsfreeze-thaw': "
+    ledger = FreezeErrorLedger(gap=600)
+    ledger.add(
+        observation(
+            facts.created_at + 5, text=thaw + "AsyncSnapshot set is missing. Did you freeze the volumes?", snapshot=None
+        )
+    )
+    assert ledger.thaw_failure(KEY, facts) is None
+    ledger.add(
+        observation(
+            facts.created_at + 6,
+            text=thaw + "unexpected error in VSS provider: Windows error 0x8004230f: ",
+            snapshot=None,
+        )
+    )
+    assert ledger.thaw_failure(KEY, facts) == "thaw_failed"
+    ledger.add(observation(facts.created_at + 7, text=THAW_TIMEOUT, snapshot=None))
+    assert ledger.thaw_failure(KEY, facts) == "hold_writes_timeout"
+
+
+def test_storage_errors_of_a_snapshot_are_not_freeze_failures(kubevirt_object) -> None:
+    # snapshot.go:463/466/476 (v1.8.0): errors the controller writes itself into status.error.
+    facts, _ = parse_snapshot(kubevirt_object("vmsnapshot-succeeded-online-guestagent"))
+    assert facts is not None
+    for message in (
+        "VolumeSnapshot vmsnapshot-1-volume-disk0 error: Failed to check and update snapshot content",
+        "VolumeSnapshots (vmsnapshot-1-volume-disk0) missing",
+        "VolumeSnapshots (vmsnapshot-1-volume-disk0) skipped because vm snapshot is deleted",
+    ):
+        assert from_snapshot(dataclasses.replace(facts, error_message=message, error_time=1.0)) is None
+    freeze = "Failed freezing vm w: Internal error occurred: Guest agent not available for now"
+    assert from_snapshot(dataclasses.replace(facts, error_message=freeze, error_time=1.0)) is not None
 
 
 def test_from_snapshot_fixture(kubevirt_object) -> None:

@@ -51,3 +51,26 @@ def test_zero_failure_deadline_never_expires(kubevirt_object) -> None:
     raw["spec"]["failureDeadline"] = "0s"
     facts, _ = parse_snapshot(raw)
     assert facts is not None and not facts.past_deadline(facts.created_at + 10**6)
+
+
+def test_source_indication_messages_and_excluded_volumes(kubevirt_object) -> None:
+    # v1.7+ shapes: status.sourceIndications[{indication, message}] (snapshot.go:883-895 v1.8.0) and
+    # status.snapshotVolumes.excludedVolumes (snapshot.go:922-935 v1.8.0).
+    raw = kubevirt_object("vmsnapshot-succeeded-quiescetimeout-v1.8")
+    raw["status"]["snapshotVolumes"] = {"includedVolumes": ["rootdisk"], "excludedVolumes": ["cloudinitdisk", 7]}
+    facts, _ = parse_snapshot(raw)
+    assert facts is not None
+    assert [name for name, _ in facts.indication_messages] == ["GuestAgent", "Online", "QuiesceTimeout"]
+    assert facts.indication_message("QuiesceTimeout").startswith("Guest agent quiesced the filesystem")
+    assert facts.indication_message("Paused") == ""
+    assert facts.excluded_volumes == ("cloudinitdisk",)
+
+
+def test_source_indications_alone_give_the_indications(kubevirt_object) -> None:
+    raw = kubevirt_object("vmsnapshot-succeeded-quiescetimeout-v1.8")
+    del raw["status"]["indications"]
+    raw["status"]["sourceIndications"].append({"indication": "not valid!", "message": "x"})
+    facts, problems = parse_snapshot(raw)
+    assert facts is not None
+    assert facts.indications == ("GuestAgent", "Online", "QuiesceTimeout")
+    assert "source_indication_malformed" in problems

@@ -111,3 +111,55 @@ def test_guest_info_without_supported_commands(kubevirt_object) -> None:
     assert problems == []
     assert info.fsfreeze_enabled is None
     assert info.volumes[0].mount_point == "/"
+
+
+def test_guest_info_taken_while_frozen_is_no_evidence(kubevirt_object) -> None:
+    # qemu-ga disables every command but qga/main.c's ga_freeze_allowlist while frozen, and virt-launcher
+    # refreshes the guest-info cache only every 300 s (cmd/virt-launcher/virt-launcher.go:366-370 at HEAD
+    # d923fdb, qemu-agent-version-interval), so a list taken during a freeze is served after the thaw.
+    raw = kubevirt_object("guestosinfo-windows")
+    allowed = {"guest-ping", "guest-info", "guest-sync", "guest-sync-delimited", "guest-fsfreeze-status"}
+    for command in raw["supportedCommands"]:
+        if command["name"] not in allowed | {"guest-fsfreeze-thaw"}:
+            command.pop("enabled", None)
+    info, _ = parse_guest_info(raw, vmi_uid="u", observed_at=0)
+    assert info.fsfreeze_enabled is None
+
+
+def test_guest_info_freeze_blocked_alone_is_unavailable(kubevirt_object) -> None:
+    # --block-rpcs guest-fsfreeze-freeze: only the freeze commands are off, the rest stays enabled.
+    raw = kubevirt_object("guestosinfo-windows")
+    for command in raw["supportedCommands"]:
+        if command["name"] == "guest-fsfreeze-freeze":
+            command.pop("enabled", None)
+    raw["supportedCommands"].append({"name": "guest-fsfreeze-freeze-list"})
+    info, _ = parse_guest_info(raw, vmi_uid="u", observed_at=0)
+    assert info.fsfreeze_enabled is False
+
+
+def test_vm_volume_snapshot_statuses_and_lock() -> None:
+    # VM status.volumeSnapshotStatuses and status.snapshotInProgress as the snapshot controller writes them
+    # (pkg/storage/snapshot/snapshot.go:938-1000 v1.8.0, updateVolumeSnapshotStatuses).
+    raw = {
+        "metadata": {"namespace": "ns", "name": "vm", "uid": "1"},
+        "status": {
+            "printableStatus": "Running",
+            "snapshotInProgress": "vm-snap-1",
+            "volumeSnapshotStatuses": [
+                {"name": "rootdisk", "enabled": True},
+                {
+                    "name": "scratch",
+                    "enabled": False,
+                    "reason": "No VolumeSnapshotClass: Volume snapshots are not configured for this StorageClass "
+                    "[local] [scratch]",
+                },
+                "junk",
+            ],
+        },
+    }
+    facts, problems = parse_vm(raw)
+    assert facts is not None
+    assert facts.snapshot_in_progress == "vm-snap-1"
+    assert [(v.name, v.enabled) for v in facts.volume_snapshot_statuses] == [("rootdisk", True), ("scratch", False)]
+    assert facts.volume_snapshot_statuses[1].reason.startswith("No VolumeSnapshotClass")
+    assert problems == ["volume_snapshot_status_malformed"]
