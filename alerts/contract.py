@@ -9,8 +9,8 @@ from pathlib import Path
 
 METRICS_DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 
-#: Names that are not ours but may appear: Prometheus' own scrape health series.
-PROMETHEUS_SERIES = frozenset({"up"})
+#: Names that are not ours but may appear: Prometheus' scrape health and alert state series.
+PROMETHEUS_SERIES = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE"})
 
 _ROW = re.compile(r"^\|\s*`(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)`\s*\|\s*(?P<kind>[^|]*)\|")
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -1,0 +1,173 @@
+"""Alertmanager routing and inhibition for the alerts of ``alerts/rules.py``, stated once;
+``alerts/generate.py`` renders them as an Alertmanager configuration file and as an
+``AlertmanagerConfig`` for the Prometheus Operator.
+
+The aim is one notification per VM per root cause: a cause inhibits the symptoms it explains on the
+same VM (``equal: [namespace, name]``). Alertmanager inhibits only while the cause is *firing*, so
+each cause's ``for`` is at least ``CAUSE_LEAD`` shorter than its symptoms' (checked by the tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from alerts import rules
+
+AGENT_DISCONNECTED = "KubevirtVssGuestAgentDisconnected"
+AGENT_UNSUPPORTED = "KubevirtVssGuestAgentUnsupported"
+FREEZE_UNAVAILABLE = "KubevirtVssFreezeUnavailable"
+PROVIDER_MISSING = "KubevirtVssProviderMissing"
+SERVICE_DISABLED = "KubevirtVssServiceDisabled"
+STUCK_FROZEN = "KubevirtVssFilesystemStuckFrozen"
+ADD_VOLUME_FAILED = "KubevirtVssFreezeAddVolumeFailed"
+FREEZE_FAILED = "KubevirtVssFreezeFailed"
+NOT_CONSISTENT = "KubevirtVssLastSnapshotNotConsistent"
+RPO_MISSED = "KubevirtVssNoConsistentSnapshotWithinRPO"
+
+#: How much earlier than its symptoms a cause must fire: one guest report interval (a guest-side
+#: cause may be learnt up to 5 minutes after the failure it explains) plus Alertmanager's group_wait.
+CAUSE_LEAD = "5m"
+
+PAGER = "kubevirt-vss-pager"
+TICKETS = "kubevirt-vss-tickets"
+INFO = "kubevirt-vss-info"
+RECEIVERS = (PAGER, TICKETS, INFO)
+
+#: The alerts of one VM are grouped per alert: a person gets one message per problem.
+GROUP_BY = ("alertname", "namespace", "name")
+GROUP_WAIT = "30s"
+GROUP_INTERVAL = "5m"
+REPEAT_INTERVAL = {PAGER: "4h", TICKETS: "24h", INFO: "24h"}
+ALERTS_MATCHER = ("alertname", "=~", "KubevirtVss.+")
+
+
+@dataclass(frozen=True)
+class Inhibition:
+    """While any of ``causes`` fires for a VM, its ``symptoms`` on the same VM send nothing."""
+
+    why: str
+    causes: tuple[str, ...]
+    symptoms: tuple[str, ...]
+    equal: tuple[str, ...] = ("namespace", "name")
+
+
+INHIBITIONS: tuple[Inhibition, ...] = (
+    Inhibition(
+        "A missing or unsupported guest agent explains every freeze and consistency symptom of its VM.",
+        # (An unsupported agent's disabled freeze command is left out by the freeze-unavailable rule itself.)
+        causes=(AGENT_DISCONNECTED, AGENT_UNSUPPORTED),
+        symptoms=(ADD_VOLUME_FAILED, FREEZE_FAILED, NOT_CONSISTENT, RPO_MISSED),
+    ),
+    Inhibition(
+        "A guest that cannot freeze at all (VSS provider missing, a VSS service disabled, the freeze "
+        "command disabled, filesystems stuck frozen) explains its failing freezes and unquiesced snapshots.",
+        causes=(PROVIDER_MISSING, SERVICE_DISABLED, FREEZE_UNAVAILABLE, STUCK_FROZEN),
+        symptoms=(ADD_VOLUME_FAILED, FREEZE_FAILED, NOT_CONSISTENT, RPO_MISSED),
+    ),
+    Inhibition(
+        "Failing freezes explain an unquiesced newest snapshot and a missed recovery point objective.",
+        causes=(ADD_VOLUME_FAILED, FREEZE_FAILED),
+        symptoms=(NOT_CONSISTENT, RPO_MISSED),
+    ),
+    Inhibition(
+        "An unquiesced newest snapshot already says that the recovery point objective is at risk.",
+        causes=(NOT_CONSISTENT,),
+        symptoms=(RPO_MISSED,),
+    ),
+)
+
+
+def _names(alerts: tuple[str, ...]) -> str:
+    return "|".join(alerts)
+
+
+def _matcher(name: str, op: str, value: str) -> str:
+    return f'{name}{op}"{value}"'
+
+
+def _receiver_of(severity: str) -> str:
+    return {rules.CRITICAL: PAGER, rules.WARNING: TICKETS, rules.INFO: INFO}[severity]
+
+
+def alertmanager_config() -> dict[str, Any]:
+    """A complete Alertmanager configuration. Attach your integrations (PagerDuty, e-mail, …) to the
+    three receivers, or copy the ``KubevirtVss`` route and the inhibit rules into your own file."""
+    subroutes = [
+        {
+            "receiver": _receiver_of(severity),
+            "matchers": [_matcher("severity", "=", severity)],
+            "repeat_interval": REPEAT_INTERVAL[_receiver_of(severity)],
+        }
+        for severity in (rules.CRITICAL, rules.INFO)
+    ]
+    return {
+        "route": {
+            "receiver": TICKETS,
+            "routes": [
+                {
+                    "receiver": TICKETS,
+                    "matchers": [_matcher(*ALERTS_MATCHER)],
+                    "group_by": list(GROUP_BY),
+                    "group_wait": GROUP_WAIT,
+                    "group_interval": GROUP_INTERVAL,
+                    "repeat_interval": REPEAT_INTERVAL[TICKETS],
+                    "routes": subroutes,
+                }
+            ],
+        },
+        "inhibit_rules": [
+            {
+                "source_matchers": [_matcher("alertname", "=~", _names(rule.causes))],
+                "target_matchers": [_matcher("alertname", "=~", _names(rule.symptoms))],
+                "equal": list(rule.equal),
+            }
+            for rule in INHIBITIONS
+        ],
+        "receivers": [{"name": name} for name in RECEIVERS],
+    }
+
+
+def _operator_matcher(name: str, op: str, value: str) -> dict[str, str]:
+    return {"name": name, "matchType": op, "value": value}
+
+
+def alertmanager_config_object() -> dict[str, Any]:
+    """The same routing and inhibition as an ``AlertmanagerConfig`` (``monitoring.coreos.com/v1alpha1``).
+
+    The operator adds a ``namespace`` matcher for the object's own namespace unless the Alertmanager
+    sets ``alertmanagerConfigMatcherStrategy: {type: None}``; our alerts carry the VM's namespace.
+    """
+    subroutes = [
+        {
+            "receiver": _receiver_of(severity),
+            "matchers": [_operator_matcher("severity", "=", severity)],
+            "repeatInterval": REPEAT_INTERVAL[_receiver_of(severity)],
+        }
+        for severity in (rules.CRITICAL, rules.INFO)
+    ]
+    return {
+        "apiVersion": "monitoring.coreos.com/v1alpha1",
+        "kind": "AlertmanagerConfig",
+        "metadata": {"name": rules.NAME, "labels": {"app.kubernetes.io/name": rules.NAME}},
+        "spec": {
+            "route": {
+                "receiver": TICKETS,
+                "matchers": [_operator_matcher(*ALERTS_MATCHER)],
+                "groupBy": list(GROUP_BY),
+                "groupWait": GROUP_WAIT,
+                "groupInterval": GROUP_INTERVAL,
+                "repeatInterval": REPEAT_INTERVAL[TICKETS],
+                "routes": subroutes,
+            },
+            "inhibitRules": [
+                {
+                    "sourceMatch": [_operator_matcher("alertname", "=~", _names(rule.causes))],
+                    "targetMatch": [_operator_matcher("alertname", "=~", _names(rule.symptoms))],
+                    "equal": list(rule.equal),
+                }
+                for rule in INHIBITIONS
+            ],
+            "receivers": [{"name": name} for name in RECEIVERS],
+        },
+    }
