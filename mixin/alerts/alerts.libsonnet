@@ -7,38 +7,40 @@
         "rules": [
           {
             "alert": "KubevirtVssFreezeAddVolumeFailed",
-            "expr": "(\n  (\n    max by (namespace, name, reason) (last_over_time(kubevirt_vss_last_freeze_error_timestamp_seconds{reason=\"add_volume_to_snapshot_set\"}[5m]))\n    > on (namespace, name) group_left ()\n    (\n      max by (namespace, name) (last_over_time(kubevirt_vss_last_consistent_snapshot_timestamp_seconds[5m]))\n      or on (namespace, name)\n      0 * max by (namespace, name) (last_over_time(kubevirt_vss_last_freeze_error_timestamp_seconds{reason=\"add_volume_to_snapshot_set\"}[5m]))\n    )\n  )\n  > time() - 86400\n)\n+ on (namespace, name) group_left (cause, hresult, hresult_name, volume, mount_point)\n(\n  0 * topk by (namespace, name) (1,\n      2 * max by (namespace, name, cause, hresult, hresult_name, volume, mount_point) (kubevirt_vss_last_freeze_error_info{reason=\"add_volume_to_snapshot_set\"})\n    or\n      max by (namespace, name, cause, hresult, hresult_name, volume, mount_point) (last_over_time(kubevirt_vss_last_freeze_error_info{reason=\"add_volume_to_snapshot_set\"}[5m]))\n  )\n)\nor on (namespace, name)\n(\n  (\n    max by (namespace, name, reason) (last_over_time(kubevirt_vss_last_freeze_error_timestamp_seconds{reason=\"add_volume_to_snapshot_set\"}[5m]))\n    > on (namespace, name) group_left ()\n    (\n      max by (namespace, name) (last_over_time(kubevirt_vss_last_consistent_snapshot_timestamp_seconds[5m]))\n      or on (namespace, name)\n      0 * max by (namespace, name) (last_over_time(kubevirt_vss_last_freeze_error_timestamp_seconds{reason=\"add_volume_to_snapshot_set\"}[5m]))\n    )\n  )\n  > time() - 86400\n)",
+            "expr": "(\n  max by (namespace, name, reason) (last_over_time(kubevirt_vss_last_freeze_error_timestamp_seconds{reason=\"add_volume_to_snapshot_set\"}[5m]))\n  > on (namespace, name) group_left ()\n  (\n    max by (namespace, name) (last_over_time(kubevirt_vss_last_consistent_snapshot_timestamp_seconds[5m]))\n    or on (namespace, name)\n    0 * max by (namespace, name) (last_over_time(kubevirt_vss_last_freeze_error_timestamp_seconds{reason=\"add_volume_to_snapshot_set\"}[5m]))\n  )\n)\n> time() - 86400",
+            "for": "20m",
             "labels": {
               "severity": "critical"
             },
             "annotations": {
               "summary": "A VM's filesystem freeze fails: VSS cannot add a volume to the snapshot set.",
-              "description": "Windows VSS could not add {{ with $labels.volume }}volume {{ . }}{{ else }}a volume{{ end }}{{ with $labels.mount_point }} (mount point {{ . }}){{ end }} of VM {{ $labels.namespace }}/{{ $labels.name }} to the snapshot set, so the guest cannot be quiesced and its snapshots are at best crash-consistent.{{ with $labels.cause }} Cause: {{ . }}{{ with $labels.hresult_name }} ({{ . }}{{ with $labels.hresult }} {{ . }}{{ end }}){{ end }}.{{ end }} Newest failure at {{ $value | humanizeTimestamp }}; no quiesced snapshot has succeeded since.",
+              "description": "Windows VSS in VM {{ $labels.namespace }}/{{ $labels.name }} refuses to add a volume to the snapshot set, so every freeze fails.{{ range printf `topk(1, 2 * kubevirt_vss_last_freeze_error_info{namespace=%q,name=%q,reason=%q} or last_over_time(kubevirt_vss_last_freeze_error_info{namespace=%q,name=%q,reason=%q}[5m]))` $labels.namespace $labels.name $labels.reason $labels.namespace $labels.name $labels.reason | query }}{{ if .Labels.volume }} Volume {{ .Labels.volume }}{{ with .Labels.mount_point }} (mounted at {{ . }}){{ end }}.{{ end }} Cause: {{ .Labels.cause }}{{ with .Labels.hresult_name }} ({{ . }}){{ end }}{{ with .Labels.hresult }}, HRESULT {{ . }}{{ end }}.{{ end }} {{ with printf `kubevirt_vss_last_consistent_snapshot_timestamp_seconds{namespace=%q,name=%q}` $labels.namespace $labels.name | query }}No quiesced snapshot since {{ . | first | value | humanizeTimestamp }}{{ else }}The VM has never had a quiesced snapshot{{ end }}; newest failure at {{ $value | humanizeTimestamp }}. Snapshots taken meanwhile are not quiesced: KubeVirt retries until the snapshot's deadline and then fails it, so a restore would start from an older or crash-consistent point. First: `kubevirt-vss-exporter diagnose {{ $labels.namespace }}/{{ $labels.name }}`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssFreezeAddVolumeFailed.md"
             }
           },
           {
             "alert": "KubevirtVssFreezeFailed",
             "expr": "(\n  max by (namespace, name, reason) (last_over_time(kubevirt_vss_last_freeze_error_timestamp_seconds{reason!=\"add_volume_to_snapshot_set\"}[5m]))\n  > on (namespace, name) group_left ()\n  (\n    max by (namespace, name) (last_over_time(kubevirt_vss_last_consistent_snapshot_timestamp_seconds[5m]))\n    or on (namespace, name)\n    0 * max by (namespace, name) (last_over_time(kubevirt_vss_last_freeze_error_timestamp_seconds{reason!=\"add_volume_to_snapshot_set\"}[5m]))\n  )\n)\n> time() - 86400",
-            "for": "10m",
+            "for": "20m",
             "labels": {
               "severity": "warning"
             },
             "annotations": {
               "summary": "A VM's filesystem freeze or thaw keeps failing; its snapshots are not quiesced.",
-              "description": "Freezing or thawing the filesystems of VM {{ $labels.namespace }}/{{ $labels.name }} failed ({{ $labels.reason }}) at {{ $value | humanizeTimestamp }} and no quiesced snapshot has succeeded since.{{ range printf `kubevirt_vss_last_freeze_error_info{namespace=%q,name=%q,reason=%q}` $labels.namespace $labels.name $labels.reason | query }} Cause: {{ .Labels.cause }}{{ with .Labels.hresult_name }} ({{ . }}){{ end }}{{ with .Labels.volume }}, volume {{ . }}{{ end }}{{ with .Labels.mount_point }} ({{ . }}){{ end }}.{{ end }}",
+              "description": "Freezing or thawing the filesystems of VM {{ $labels.namespace }}/{{ $labels.name }} fails (reason {{ $labels.reason }}).{{ range printf `topk(1, 2 * kubevirt_vss_last_freeze_error_info{namespace=%q,name=%q,reason=%q} or last_over_time(kubevirt_vss_last_freeze_error_info{namespace=%q,name=%q,reason=%q}[5m]))` $labels.namespace $labels.name $labels.reason $labels.namespace $labels.name $labels.reason | query }}{{ if .Labels.volume }} Volume {{ .Labels.volume }}{{ with .Labels.mount_point }} (mounted at {{ . }}){{ end }}.{{ end }} Cause: {{ .Labels.cause }}{{ with .Labels.hresult_name }} ({{ . }}){{ end }}{{ with .Labels.hresult }}, HRESULT {{ . }}{{ end }}.{{ end }} {{ with printf `kubevirt_vss_last_consistent_snapshot_timestamp_seconds{namespace=%q,name=%q}` $labels.namespace $labels.name | query }}No quiesced snapshot since {{ . | first | value | humanizeTimestamp }}{{ else }}The VM has never had a quiesced snapshot{{ end }}; newest failure at {{ $value | humanizeTimestamp }}. Snapshots taken meanwhile are not quiesced: KubeVirt retries until the snapshot's deadline and then fails it, so a restore would start from an older or crash-consistent point. First: `kubevirt-vss-exporter diagnose {{ $labels.namespace }}/{{ $labels.name }}`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssFreezeFailed.md"
             }
           },
           {
             "alert": "KubevirtVssFilesystemStuckFrozen",
-            "expr": "time() - max by (namespace, name) (last_over_time(kubevirt_vss_fs_frozen_since_timestamp_seconds[5m])) > 300\nand on (namespace, name)\nmax by (namespace, name) (last_over_time(kubevirt_vss_fs_frozen[5m])) == 1",
+            "expr": "max by (namespace, name) (last_over_time(kubevirt_vss_fs_frozen[5m])) == 1",
+            "for": "5m",
             "labels": {
               "severity": "critical"
             },
             "annotations": {
               "summary": "A VM's guest filesystems have stayed frozen for minutes.",
-              "description": "The guest filesystems of VM {{ $labels.namespace }}/{{ $labels.name }} have been reported frozen for {{ $value | humanizeDuration }}. Guest writes are held while frozen and the guest agent refuses most commands until a thaw; on Windows the state can be stale after VSS ended the hold by itself, which still needs a thaw.",
+              "description": "The guest filesystems of VM {{ $labels.namespace }}/{{ $labels.name }} are frozen: guest writes are held and the guest agent refuses most commands until a thaw. On Windows the state can be stale after VSS ended the hold by itself; it still needs a thaw. {{ with printf `kubevirt_vss_fs_frozen_since_timestamp_seconds{namespace=%q,name=%q}` $labels.namespace $labels.name | query }}Frozen since {{ . | first | value | humanizeTimestamp }}.{{ else }}Frozen for at least 5m.{{ end }} Applications in the guest stall on writes, and every further snapshot or backup of this VM fails. First: `kubevirt-vss-exporter diagnose {{ $labels.namespace }}/{{ $labels.name }}`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssFilesystemStuckFrozen.md"
             }
           }
@@ -56,33 +58,33 @@
             },
             "annotations": {
               "summary": "A running VM's guest agent is disconnected; snapshots cannot quiesce it.",
-              "description": "The QEMU guest agent of running VM {{ $labels.namespace }}/{{ $labels.name }} has been disconnected for more than 15m. Snapshots taken now cannot quiesce the guest: they fail or are only crash-consistent.",
+              "description": "{{ if printf `kubevirt_vss_vm_info{namespace=%q,name=%q,guest_os!=\"\"}` $labels.namespace $labels.name | query }}The QEMU guest agent of running VM {{ $labels.namespace }}/{{ $labels.name }} is disconnected.{{ else }}The QEMU guest agent of running VM {{ $labels.namespace }}/{{ $labels.name }} has never connected: it is not installed, not running, or the VM has no guest-agent channel.{{ end }} {{ if printf `kubevirt_vss_vm_info{namespace=%q,name=%q,guest_os!=\"\"}` $labels.namespace $labels.name | query }}{{ with printf `max_over_time(timestamp(kubevirt_vss_agent_connected{namespace=%q,name=%q} == 1)[1d:1m])` $labels.namespace $labels.name | query }}Last seen connected at {{ . | first | value | humanizeTimestamp }}.{{ else }}Not seen connected in the last day.{{ end }}{{ else }}{{ with printf `ALERTS_FOR_STATE{alertname=\"KubevirtVssGuestAgentDisconnected\",namespace=%q,name=%q}` $labels.namespace $labels.name | query }}Since {{ . | first | value | humanizeTimestamp }}.{{ else }}For at least 15m.{{ end }}{{ end }} Snapshots taken now cannot quiesce the guest: they fail or are only crash-consistent. First: `virtctl guestosinfo {{ $labels.name }} -n {{ $labels.namespace }}`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssGuestAgentDisconnected.md"
             }
           },
           {
             "alert": "KubevirtVssGuestAgentUnsupported",
             "expr": "max by (namespace, name) (last_over_time(kubevirt_vss_agent_supported[5m])) == 0",
-            "for": "15m",
+            "for": "5m",
             "labels": {
               "severity": "warning"
             },
             "annotations": {
               "summary": "A VM's guest agent is flagged as unsupported by KubeVirt.",
-              "description": "KubeVirt reports the guest agent of VM {{ $labels.namespace }}/{{ $labels.name }} as not supported (condition AgentVersionNotSupported){{ range printf `kubevirt_vss_vm_info{namespace=%q,name=%q}` $labels.namespace $labels.name | query }}{{ with .Labels.agent_version }}; agent version {{ . }}{{ end }}{{ end }}. An agent that lacks or has disabled basic commands usually cannot freeze either.",
+              "description": "KubeVirt reports the guest agent of VM {{ $labels.namespace }}/{{ $labels.name }} as not supported (condition AgentVersionNotSupported{{ range printf `kubevirt_vss_vm_info{namespace=%q,name=%q}` $labels.namespace $labels.name | query }}{{ with .Labels.agent_version }}; agent version {{ . }}{{ end }}{{ end }}). {{ with printf `ALERTS_FOR_STATE{alertname=\"KubevirtVssGuestAgentUnsupported\",namespace=%q,name=%q}` $labels.namespace $labels.name | query }}Since {{ . | first | value | humanizeTimestamp }}.{{ else }}For at least 5m.{{ end }} An agent that lacks or has disabled basic commands usually cannot freeze either: snapshots of this VM are at best crash-consistent. First: `kubectl get vmi {{ $labels.name }} -n {{ $labels.namespace }} -o jsonpath='{.status.conditions[?(@.type==\"AgentVersionNotSupported\")].message}'`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssGuestAgentUnsupported.md"
             }
           },
           {
             "alert": "KubevirtVssFreezeUnavailable",
             "expr": "max by (namespace, name) (last_over_time(kubevirt_vss_fsfreeze_available[5m])) == 0\nunless on (namespace, name)\nmax by (namespace, name) (last_over_time(kubevirt_vss_agent_supported[5m])) == 0",
-            "for": "15m",
+            "for": "10m",
             "labels": {
               "severity": "warning"
             },
             "annotations": {
               "summary": "A VM's guest agent cannot freeze filesystems.",
-              "description": "The guest agent of VM {{ $labels.namespace }}/{{ $labels.name }} lists guest-fsfreeze-freeze as disabled. On Windows this usually means the agent's VSS support failed to initialise (qga-vss.dll missing or not loadable); every snapshot of this VM is at best crash-consistent.",
+              "description": "The guest agent of VM {{ $labels.namespace }}/{{ $labels.name }} lists guest-fsfreeze-freeze as disabled. On Windows this usually means the agent's VSS support failed to initialise (qga-vss.dll missing or not loadable). {{ with printf `ALERTS_FOR_STATE{alertname=\"KubevirtVssFreezeUnavailable\",namespace=%q,name=%q}` $labels.namespace $labels.name | query }}Since {{ . | first | value | humanizeTimestamp }}.{{ else }}For at least 10m.{{ end }} Every snapshot of this VM is at best crash-consistent. First: `virtctl guestosinfo {{ $labels.name }} -n {{ $labels.namespace }}`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssFreezeUnavailable.md"
             }
           }
@@ -94,26 +96,26 @@
           {
             "alert": "KubevirtVssLastSnapshotNotConsistent",
             "expr": "max by (namespace, name) (last_over_time(kubevirt_vss_last_snapshot_consistency[5m])) < 2",
-            "for": "5m",
+            "for": "25m",
             "labels": {
               "severity": "warning"
             },
             "annotations": {
               "summary": "A VM's newest snapshot failed or is only crash-consistent.",
-              "description": "The newest finished snapshot of VM {{ $labels.namespace }}/{{ $labels.name }} is at consistency level {{ $value }} (0 failed, 1 crash-consistent; 2 or more is needed).{{ range printf `kubevirt_vss_last_snapshot_info{namespace=%q,name=%q}` $labels.namespace $labels.name | query }} Snapshot {{ .Labels.snapshot }} ({{ .Labels.phase }}) is {{ .Labels.consistency }}{{ with .Labels.reason }}, reason {{ . }}{{ end }}{{ with .Labels.indications }}, indications {{ . }}{{ end }}.{{ end }}",
+              "description": "The newest finished snapshot of VM {{ $labels.namespace }}/{{ $labels.name }} did not quiesce the guest.{{ range printf `topk(1, 2 * kubevirt_vss_last_snapshot_info{namespace=%q,name=%q} or last_over_time(kubevirt_vss_last_snapshot_info{namespace=%q,name=%q}[5m]))` $labels.namespace $labels.name $labels.namespace $labels.name | query }} Snapshot {{ .Labels.snapshot }} ({{ .Labels.phase }}) is {{ if eq .Labels.consistency \"failed\" }}failed{{ else if eq .Labels.consistency \"crash\" }}only crash-consistent{{ else }}{{ .Labels.consistency }}{{ end }}{{ with .Labels.reason }} (reason {{ . }}){{ end }}{{ with .Labels.indications }}; KubeVirt indications {{ . }}{{ end }}.{{ end }} {{ with printf `kubevirt_vss_last_snapshot_timestamp_seconds{namespace=%q,name=%q}` $labels.namespace $labels.name | query }}It was taken at {{ . | first | value | humanizeTimestamp }}{{ else }}Its time is unknown{{ end }}{{ with printf `kubevirt_vss_last_consistent_snapshot_timestamp_seconds{namespace=%q,name=%q}` $labels.namespace $labels.name | query }}; the last quiesced snapshot is from {{ . | first | value | humanizeTimestamp }}.{{ else }}; the VM has never had a quiesced snapshot.{{ end }} A crash-consistent snapshot restores like after a power cut (filesystem checks, database recovery, lost writes); a failed one cannot be restored at all. First: `kubevirt-vss-exporter diagnose {{ $labels.namespace }}/{{ $labels.name }}`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssLastSnapshotNotConsistent.md"
             }
           },
           {
             "alert": "KubevirtVssNoConsistentSnapshotWithinRPO",
             "expr": "(\n  time() - max by (namespace, name) (last_over_time(kubevirt_vss_last_consistent_snapshot_timestamp_seconds[5m])) > 93600\n  or on (namespace, name)\n  (\n    time() - max by (namespace, name) (last_over_time(kubevirt_vss_oldest_snapshot_timestamp_seconds[5m])) > 93600\n    unless on (namespace, name) last_over_time(kubevirt_vss_last_consistent_snapshot_timestamp_seconds[5m])\n  )\n)\nunless on (namespace, name) last_over_time(kubevirt_vss_vm_info{phase=\"Stopped\"}[5m])",
-            "for": "15m",
+            "for": "30m",
             "labels": {
               "severity": "warning"
             },
             "annotations": {
               "summary": "A VM that takes snapshots has no consistent snapshot within the recovery point objective.",
-              "description": "VM {{ $labels.namespace }}/{{ $labels.name }} has no filesystem- or application-consistent snapshot from the last {{ $value | humanizeDuration }} (recovery point objective 26h). A restore would start from a crash-consistent image or an older point in time.{{ range printf `kubevirt_vss_last_snapshot_info{namespace=%q,name=%q}` $labels.namespace $labels.name | query }} Newest snapshot: {{ .Labels.snapshot }}, {{ .Labels.consistency }}{{ with .Labels.reason }} ({{ . }}){{ end }}.{{ end }}",
+              "description": "VM {{ $labels.namespace }}/{{ $labels.name }} has no filesystem- or application-consistent snapshot within its recovery point objective of 26h.{{ range printf `topk(1, 2 * kubevirt_vss_last_snapshot_info{namespace=%q,name=%q} or last_over_time(kubevirt_vss_last_snapshot_info{namespace=%q,name=%q}[5m]))` $labels.namespace $labels.name $labels.namespace $labels.name | query }} Its newest snapshot, {{ .Labels.snapshot }}, is {{ if eq .Labels.consistency \"failed\" }}failed{{ else if eq .Labels.consistency \"crash\" }}only crash-consistent{{ else }}{{ .Labels.consistency }}{{ end }}{{ with .Labels.reason }} ({{ . }}){{ end }}.{{ end }} {{ with printf `kubevirt_vss_last_consistent_snapshot_timestamp_seconds{namespace=%q,name=%q}` $labels.namespace $labels.name | query }}The last consistent snapshot is from {{ . | first | value | humanizeTimestamp }}.{{ else }}It has never had one; its oldest snapshot is {{ $value | humanizeDuration }} old.{{ end }} A restore would start from a crash-consistent image or from further back than the RPO allows. First: `kubevirt-vss-exporter diagnose {{ $labels.namespace }}/{{ $labels.name }}`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssNoConsistentSnapshotWithinRPO.md"
             }
           }
@@ -125,52 +127,52 @@
           {
             "alert": "KubevirtVssWritersFailed",
             "expr": "max by (namespace, name) (last_over_time(kubevirt_vss_writers_failed[5m])) > 0",
-            "for": "15m",
+            "for": "10m",
             "labels": {
               "severity": "warning"
             },
             "annotations": {
               "summary": "VSS writers in a Windows guest are failed; its snapshots are not application-consistent.",
-              "description": "The latest guest report of VM {{ $labels.namespace }}/{{ $labels.name }} shows {{ $value }} VSS writer(s) in a failed state:{{ range printf `kubevirt_vss_writer_failed_info{namespace=%q,name=%q}` $labels.namespace $labels.name | query | sortByLabel `writer` }} {{ .Labels.writer }} (state {{ .Labels.state }}{{ with .Labels.last_error }}, {{ . }}{{ end }});{{ end }} The guest agent does not check writers, so snapshots still succeed but those applications are not quiesced.",
+              "description": "The latest guest report of VM {{ $labels.namespace }}/{{ $labels.name }} shows {{ $value }} VSS writer(s) failed:{{ range $i, $w := printf `kubevirt_vss_writer_failed_info{namespace=%q,name=%q}` $labels.namespace $labels.name | query | sortByLabel `writer` }}{{ if $i }};{{ end }} {{ $w.Labels.writer }}: Failed{{ with $w.Labels.last_error }} ({{ . | toLower }}){{ end }}{{ end }}. {{ with printf `ALERTS_FOR_STATE{alertname=\"KubevirtVssWritersFailed\",namespace=%q,name=%q}` $labels.namespace $labels.name | query }}Since {{ . | first | value | humanizeTimestamp }}.{{ else }}For at least 10m.{{ end }} The guest agent does not check writers: snapshots still succeed, but those applications are not quiesced and restore like after a power cut. First: in the guest, `vssadmin list writers`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssWritersFailed.md"
             }
           },
           {
             "alert": "KubevirtVssProviderMissing",
             "expr": "max by (namespace, name) (last_over_time(kubevirt_vss_check_ok{check=\"qga_vss_provider\"}[5m])) == 0",
-            "for": "15m",
+            "for": "10m",
             "labels": {
               "severity": "warning"
             },
             "annotations": {
               "summary": "The QEMU guest agent VSS provider is not registered in a Windows guest.",
-              "description": "The latest guest report of VM {{ $labels.namespace }}/{{ $labels.name }} does not list the QEMU Guest Agent VSS Provider {3629d4ed-ee09-4e0e-9a5c-6d8ba2872aef} among the VSS providers. The agent asks for that provider by id, so every freeze of this guest fails or quiesces nothing.",
+              "description": "The latest guest report of VM {{ $labels.namespace }}/{{ $labels.name }} does not list the QEMU Guest Agent VSS Provider {3629d4ed-ee09-4e0e-9a5c-6d8ba2872aef} among the VSS providers. {{ with printf `ALERTS_FOR_STATE{alertname=\"KubevirtVssProviderMissing\",namespace=%q,name=%q}` $labels.namespace $labels.name | query }}Since {{ . | first | value | humanizeTimestamp }}.{{ else }}For at least 10m.{{ end }} The agent asks for that provider by id, so every freeze of this guest fails or quiesces nothing. First: in the guest, `vssadmin list providers`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssProviderMissing.md"
             }
           },
           {
             "alert": "KubevirtVssServiceDisabled",
             "expr": "max by (namespace, name, check) (last_over_time(kubevirt_vss_check_ok{check=~\"vss_service|swprv_service\"}[5m])) == 0",
-            "for": "15m",
+            "for": "10m",
             "labels": {
               "severity": "warning"
             },
             "annotations": {
               "summary": "A VSS service is missing or disabled in a Windows guest.",
-              "description": "The latest guest report of VM {{ $labels.namespace }}/{{ $labels.name }} shows the service behind check {{ $labels.check }} (vss_service: Volume Shadow Copy, swprv_service: Microsoft Software Shadow Copy Provider) missing or disabled. VSS cannot start on demand, so freezes of this guest fail.",
+              "description": "The latest guest report of VM {{ $labels.namespace }}/{{ $labels.name }} shows the {{ if eq $labels.check \"vss_service\" }}Volume Shadow Copy service (VSS){{ else }}Microsoft Software Shadow Copy Provider service (swprv){{ end }} missing or disabled. {{ with printf `ALERTS_FOR_STATE{alertname=\"KubevirtVssServiceDisabled\",namespace=%q,name=%q,check=%q}` $labels.namespace $labels.name $labels.check | query }}Since {{ . | first | value | humanizeTimestamp }}.{{ else }}For at least 10m.{{ end }} VSS cannot start on demand, so freezes of this guest fail or its snapshots are only crash-consistent. First: in the guest, `{{ if eq $labels.check \"vss_service\" }}sc.exe qc VSS{{ else }}sc.exe qc swprv{{ end }}`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssServiceDisabled.md"
             }
           },
           {
             "alert": "KubevirtVssSystemVolumeLowFreeSpace",
             "expr": "max by (namespace, name) (last_over_time(kubevirt_vss_check_ok{check=\"system_volume_free_space\"}[5m])) == 0",
-            "for": "15m",
+            "for": "10m",
             "labels": {
               "severity": "warning"
             },
             "annotations": {
               "summary": "A Windows guest's system volume is low on free space for VSS.",
-              "description": "The latest guest report of VM {{ $labels.namespace }}/{{ $labels.name }} shows too little free space on the system volume for VSS to work reliably. Free space per volume:{{ range printf `kubevirt_vss_guest_volume_free_bytes{namespace=%q,name=%q}` $labels.namespace $labels.name | query | sortByLabel `mount_point` }} {{ with .Labels.mount_point }}{{ . }}{{ else }}{{ .Labels.volume }}{{ end }} {{ .Value | humanize1024 }}B;{{ end }}",
+              "description": "The latest guest report of VM {{ $labels.namespace }}/{{ $labels.name }} shows too little free space on the system volume for VSS to work reliably. Free space per volume:{{ range $i, $v := printf `kubevirt_vss_guest_volume_free_bytes{namespace=%q,name=%q}` $labels.namespace $labels.name | query | sortByLabel `mount_point` }}{{ if $i }};{{ end }} {{ with $v.Labels.mount_point }}{{ . }}{{ else }}{{ $v.Labels.volume }}{{ end }} {{ $v.Value | humanize1024 }}B{{ end }}. {{ with printf `ALERTS_FOR_STATE{alertname=\"KubevirtVssSystemVolumeLowFreeSpace\",namespace=%q,name=%q}` $labels.namespace $labels.name | query }}Since {{ . | first | value | humanizeTimestamp }}.{{ else }}For at least 10m.{{ end }} VSS needs free space for its shadow copy storage: freezes start failing or shadow copies are deleted early. First: in the guest, `vssadmin list shadowstorage`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssSystemVolumeLowFreeSpace.md"
             }
           },
@@ -182,7 +184,7 @@
             },
             "annotations": {
               "summary": "A Windows guest stopped sending VSS health reports.",
-              "description": "No guest report has arrived from VM {{ $labels.namespace }}/{{ $labels.name }} for {{ $value | humanizeDuration }}. Writer, provider, service and free-space findings for this VM are unknown until the reporting task runs again.",
+              "description": "No guest report has arrived from VM {{ $labels.namespace }}/{{ $labels.name }} for {{ $value | humanizeDuration }}. {{ with printf `max_over_time(kubevirt_vss_guest_report_timestamp_seconds{namespace=%q,name=%q}[6h])` $labels.namespace $labels.name | query }}The last one arrived at {{ . | first | value | humanizeTimestamp }}.{{ else }}None arrived in the last 6h.{{ end }} Writer, provider, service and free-space findings for this VM are unknown until the reporting task runs again. First: in the guest, `Get-ScheduledTaskInfo -TaskPath '\\kubevirt-vss-exporter\\' -TaskName 'Send VSS guest report'`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssGuestReportStale.md"
             }
           }
@@ -200,7 +202,7 @@
             },
             "annotations": {
               "summary": "kubevirt-vss-exporter cannot sync a resource from the Kubernetes API.",
-              "description": "The exporter {{ $labels.instance }} has not completed a list of {{ $labels.resource }} for more than 10m; the VM metrics it serves are incomplete or outdated.",
+              "description": "The exporter {{ $labels.instance }} has not completed a list of {{ $labels.resource }}. For more than 10m. The VM metrics it serves are incomplete or outdated, so VM alerts may be missing or stale. First: `kubectl -n kubevirt-vss-exporter logs deploy/kubevirt-vss-exporter`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssExporterNotSynced.md"
             }
           },
@@ -213,7 +215,7 @@
             },
             "annotations": {
               "summary": "kubevirt-vss-exporter is down or not scraped.",
-              "description": "Prometheus has not scraped kubevirt-vss-exporter {{ with $labels.instance }}{{ . }} {{ end }}successfully for 10m (target down, or no target matches job=~\"kubevirt-vss-exporter.*\"). Freeze failures and snapshot consistency go unreported.",
+              "description": "Prometheus cannot scrape kubevirt-vss-exporter {{ with $labels.instance }}{{ . }} {{ end }}(target down, or no target matches job=~\"kubevirt-vss-exporter.*\"). For more than 10m. Freeze failures and snapshot consistency go unreported; VM alerts resolve as their series go stale. First: `kubectl -n kubevirt-vss-exporter get pods -l app.kubernetes.io/name=kubevirt-vss-exporter`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssExporterDown.md"
             }
           }
