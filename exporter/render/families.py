@@ -156,7 +156,7 @@ FAMILIES: tuple[FamilySpec, ...] = (
     ),
     _gauge(
         "guest_volume_free_bytes",
-        "Free bytes per fixed guest volume, from the guest report.",
+        "Free bytes per fixed guest volume, from the guest report, rounded down to 1/1024 of its size (min 1 MiB).",
         _guest_free,
         ("volume", "mount_point"),
     ),

@@ -66,13 +66,15 @@ class VmiFacts:
 
 @dataclass(frozen=True, slots=True)
 class GuestVolume:
-    """One guest filesystem from guestosinfo ``fsInfo``."""
+    """One guest filesystem from guestosinfo ``fsInfo``: what maps a volume in an error to a mount point.
+
+    Its used and total bytes are not kept: nothing exports them, and as they change with every
+    answer they would make every poll re-judge and re-render the VM.
+    """
 
     disk_name: str
     mount_point: str
     filesystem: str
-    used_bytes: int
-    total_bytes: int
 
 
 @dataclass(frozen=True, slots=True)

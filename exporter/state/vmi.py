@@ -129,8 +129,6 @@ def parse_guest_info(raw: Any, *, vmi_uid: str, observed_at: float) -> tuple[Gue
                 disk_name=r.string(disk, "diskName", problems),
                 mount_point=r.string(disk, "mountPoint", problems),
                 filesystem=r.string(disk, "fileSystemType", problems, limit=32),
-                used_bytes=_int(disk.get("usedBytes")),
-                total_bytes=_int(disk.get("totalBytes")),
             )
         )
     info = GuestInfo(
@@ -172,7 +170,3 @@ def _fsfreeze_enabled(commands: list[Any]) -> bool | None:
     others = [on for name, on in enabled.items() if name not in _ALLOWED_WHILE_FROZEN and name != _FREEZE_COMMAND]
     taken_while_frozen = bool(others) and not any(others) and enabled.get("guest-fsfreeze-thaw", False)
     return None if taken_while_frozen else False
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

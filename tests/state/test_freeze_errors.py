@@ -30,7 +30,7 @@ THAW_TIMEOUT = (
     "server error. command Unfreeze failed: \"LibvirtError(Code=1, Domain=10, Message='internal error: unable to "
     "execute QEMU agent command 'guest-fsfreeze-thaw': couldn't hold writes: fsfreeze is limited up to 10 seconds: ')\""
 )
-VOLUMES = (GuestVolume("\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\", "System Reserved", "NTFS", 0, 0),)
+VOLUMES = (GuestVolume("\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\", "System Reserved", "NTFS"),)
 
 
 def observation(
