@@ -14,7 +14,9 @@
     Running it again replaces all of these with the new values.
 
 .PARAMETER ExporterUrl
-    Base URL of the exporter's guest-report listener, e.g. http://10.0.0.12:9188.
+    Base URL of the exporter's guest-report listener. Defaults to the Service that
+    deploy/components/guest-reports creates, on the listener's port 9746:
+    http://kubevirt-vss-exporter-guest-reports.kubevirt-vss-exporter.svc.cluster.local:9746
 
 .PARAMETER Token
     The bearer token. Prefer -TokenFile: a token on the command line can end up in logs.
@@ -23,11 +25,14 @@
     A file holding the bearer token; its content is copied into the protected settings folder.
 
 .EXAMPLE
-    .\Install-VssGuestReport.ps1 -ExporterUrl http://10.0.0.12:9188 -TokenFile D:\token
+    .\Install-VssGuestReport.ps1 -TokenFile E:\token
+
+.EXAMPLE
+    .\Install-VssGuestReport.ps1 -ExporterUrl http://10.0.0.12:9746 -TokenFile E:\token
 #>
 [CmdletBinding(DefaultParameterSetName = 'TokenFile')]
 param(
-    [Parameter(Mandatory)] [string] $ExporterUrl,
+    [string] $ExporterUrl = 'http://kubevirt-vss-exporter-guest-reports.kubevirt-vss-exporter.svc.cluster.local:9746',
     [Parameter(Mandatory, ParameterSetName = 'Token')] [string] $Token,
     [Parameter(Mandatory, ParameterSetName = 'TokenFile')] [string] $TokenFile,
     [ValidateRange(1, 1440)] [int] $IntervalMinutes = 5,

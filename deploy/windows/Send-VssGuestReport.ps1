@@ -15,7 +15,8 @@
     by Install-VssGuestReport.ps1) when a report cannot be delivered.
 
 .PARAMETER ExporterUrl
-    Base URL of the exporter's guest-report listener, e.g. http://10.0.0.12:9188. The path
+    Base URL of the exporter's guest-report listener (port 9746), e.g.
+    http://kubevirt-vss-exporter-guest-reports.kubevirt-vss-exporter.svc.cluster.local:9746. The path
     /api/v1/guest-reports is appended unless the URL already ends with it. Defaults to the URL stored
     by the installer in %ProgramData%\kubevirt-vss-exporter\config.json.
 

@@ -20,7 +20,6 @@ import importlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -32,6 +31,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+
+from tests.tools import required_tool
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -125,12 +126,7 @@ Render = Callable[[Variant], list[Obj]]
 
 
 def _kubectl() -> str:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        if os.environ.get("CI"):
-            pytest.fail("kubectl (with kustomize v5) is required to render deploy/ and is not on PATH")
-        pytest.skip("kubectl is not installed")
-    return kubectl
+    return required_tool("kubectl", hint="with kustomize v5, to render deploy/")
 
 
 def _kustomize(kubectl: str, directory: Path) -> list[Obj]:

@@ -1,8 +1,14 @@
-"""The Windows guest scripts, checked without PowerShell: schema agreement and read-only behaviour."""
+"""The Windows guest scripts, checked without PowerShell: syntax, schema agreement and read-only behaviour.
+
+The syntax is checked with the PowerShell grammar of tree-sitter (tree-sitter-powershell, in the test
+extras): no script may have an ERROR or MISSING node. Without it those tests skip, except under CI
+(env ``CI`` set), where they fail.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +22,8 @@ SEND = WINDOWS / "Send-VssGuestReport.ps1"
 INSTALL = WINDOWS / "Install-VssGuestReport.ps1"
 UNINSTALL = WINDOWS / "Uninstall-VssGuestReport.ps1"
 SCRIPTS = (SEND, INSTALL, UNINSTALL)
+USERDATA = WINDOWS / "cloudbase-init-userdata.ps1"
+ALL_SCRIPTS = sorted(WINDOWS.glob("*.ps1"))
 SCHEMA_PATH = ROOT / "exporter" / "schemas" / "guest-report-v1.json"
 SAMPLES = sorted((ROOT / "tests" / "data" / "guest_reports").glob("*.json"))
 
@@ -254,12 +262,13 @@ def test_uninstaller_removes_what_the_installer_creates() -> None:
     assert "Remove-EventLog -Source $EventSource" in code
 
 
-@pytest.mark.parametrize("path", SCRIPTS, ids=[p.name for p in SCRIPTS])
+@pytest.mark.parametrize("path", ALL_SCRIPTS, ids=[p.name for p in ALL_SCRIPTS])
 def test_scripts_are_plain_ascii_and_balanced(path: Path) -> None:
     # Windows PowerShell 5.1 reads a script without BOM in the ANSI code page: keep them ASCII.
     raw = path.read_bytes()
     assert raw.isascii()
-    assert raw.startswith(b"#Requires -Version 5.1")
+    # cloudbase-init chooses the interpreter by the user data's first line.
+    assert raw.startswith(b"#ps1_sysnative\n" if path == USERDATA else b"#Requires -Version 5.1")
     code = code_of(raw.decode("ascii"))
     for opening, closing in ("{}", "()", "[]"):
         assert code.count(opening) == code.count(closing), (path.name, opening)
@@ -272,3 +281,60 @@ def test_readme_describes_every_report_field() -> None:
         assert f"`{name}" in readme, name
     for name in ("-DryRun", "kubevirt_vss_guest_report_timestamp_seconds", "status.interfaces[].ipAddress"):
         assert name in readme
+
+
+# --- PowerShell syntax ------------------------------------------------------------------------------------
+
+
+def _powershell_parser() -> Any:
+    try:
+        import tree_sitter_powershell
+        from tree_sitter import Language, Parser
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("tree-sitter and tree-sitter-powershell are required (pip install -e '.[test]')")
+        pytest.skip("tree-sitter-powershell is not installed")
+    return Parser(Language(tree_sitter_powershell.language()))
+
+
+def syntax_problems(source: bytes) -> list[str]:
+    """Every ERROR or MISSING node of the PowerShell syntax tree, with its position."""
+    problems = []
+    stack = [_powershell_parser().parse(source).root_node]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            what = f"missing {node.type}" if node.is_missing else "cannot parse"
+            problems.append(f"{what} at line {node.start_point[0] + 1}, column {node.start_point[1] + 1}")
+        stack.extend(node.children)
+    return problems
+
+
+@pytest.mark.parametrize("path", ALL_SCRIPTS, ids=[p.name for p in ALL_SCRIPTS])
+def test_scripts_parse_as_powershell(path: Path) -> None:
+    assert syntax_problems(path.read_bytes()) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        b"if ($x { 1 }\n",
+        b"$values = @(1, 2\n",
+        b"function Get-X {\n    param([string] $Name\n}\n",
+        b"try { Get-Item x }\n$y = 1 +\n",
+    ],
+)
+def test_the_parser_finds_broken_powershell(source: bytes) -> None:
+    assert syntax_problems(source)
+
+
+# "$name:" followed by something that cannot continue a name is a parse error in PowerShell ("Variable
+# reference is not valid"), which the tree-sitter grammar accepts inside strings; "${name}:" is right.
+INVALID_SCOPED_VARIABLE = re.compile(r"\$\w+:(?![\w{])")
+
+
+@pytest.mark.parametrize("path", ALL_SCRIPTS, ids=[p.name for p in ALL_SCRIPTS])
+def test_no_variable_reference_ends_in_a_colon(path: Path) -> None:
+    assert INVALID_SCOPED_VARIABLE.findall(code_of(script(path))) == []
+    assert INVALID_SCOPED_VARIABLE.search('throw "no file $Name: attach it"')
+    assert not INVALID_SCOPED_VARIABLE.search('throw "$env:TEMP ${Name}: $script:x"')

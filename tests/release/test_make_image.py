@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tomllib
@@ -10,18 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import required_tool
+
 REPO = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 PUBLISHED = "ghcr.io/kubevirt-vss-exporter/kubevirt-vss-exporter"
-
-
-def _make() -> str:
-    make = shutil.which("make")
-    if make is None:
-        if os.environ.get("CI"):
-            pytest.fail("make is required and is not on PATH")
-        pytest.skip("make is not installed")
-    return make
 
 
 def _path_with(tmp_path: Path, *engines: str) -> str:
@@ -41,7 +33,7 @@ def _path_with(tmp_path: Path, *engines: str) -> str:
 def _make_image(tmp_path: Path, *engines: str, variables: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     env = {"PATH": _path_with(tmp_path, *engines), "HOME": str(tmp_path)}
     return subprocess.run(
-        [_make(), "--no-print-directory", "-s", "-C", str(REPO), "image", *variables],
+        [required_tool("make"), "--no-print-directory", "-s", "-C", str(REPO), "image", *variables],
         capture_output=True,
         text=True,
         env=env,

@@ -6,15 +6,14 @@ skips, except under CI (env ``CI`` set), where it fails.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.tools import required_tool
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -24,12 +23,7 @@ PLATFORMS = {"linux/amd64", "linux/arm64"}
 
 def _actionlint() -> str:
     # The test extras install it next to the interpreter running the tests.
-    found = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which("actionlint")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("actionlint is required (pip install -e '.[test]') and is not installed")
-        pytest.skip("actionlint is not installed")
-    return found
+    return required_tool("actionlint", hint="pip install -e '.[test]'", search_path=str(Path(sys.executable).parent))
 
 
 def _workflow(path: Path) -> dict[Any, Any]:
