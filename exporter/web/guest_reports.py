@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import prometheus_client
 import structlog
@@ -24,6 +25,7 @@ from exporter.state.records import VmKey
 from exporter.web.rate_limit import SourceRateLimiter
 
 GUEST_REPORTS_PATH = "/api/v1/guest-reports"
+JSON_CONTENT_TYPE = "application/json"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 DEFAULT_MAX_TRACKED_SOURCES = 4096
 MAX_SOURCE_CHARS = 64
@@ -35,6 +37,7 @@ FORBIDDEN = "forbidden"
 TOO_LARGE = "too_large"
 INVALID_JSON = "invalid_json"
 INVALID_SCHEMA = "invalid_schema"
+UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
 RATE_LIMITED = "rate_limited"
 NOT_FOUND = "not_found"
 METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -46,6 +49,7 @@ RESULTS = (
     TOO_LARGE,
     INVALID_JSON,
     INVALID_SCHEMA,
+    UNSUPPORTED_MEDIA_TYPE,
     RATE_LIMITED,
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
@@ -101,7 +105,10 @@ class _Ingest:
             self.count(rejected.result)
             if rejected.result != RATE_LIMITED or self.limiter.first_refusal(source):
                 _log.warning("guest_report_rejected", result=rejected.result, source=source, reason=rejected.reason)
-            return web.json_response(rejected.body, status=rejected.status, headers=rejected.headers)
+            response = web.json_response(rejected.body, status=rejected.status, headers=rejected.headers)
+            if rejected.status == 413:
+                response.force_close()  # the rest of the body is not read, so the connection cannot be reused
+            return response
         except Exception:
             self.count(INTERNAL_ERROR)
             _log.exception("guest_report_failed", source=source)
@@ -121,6 +128,14 @@ class _Ingest:
             raise _Rejected(413, TOO_LARGE, "declared_length", _too_large(self.max_body_bytes))
         self.check_token(request)
         key = self.attribute(source)
+        if request.content_type != JSON_CONTENT_TYPE:
+            raise _Rejected(
+                415,
+                UNSUPPORTED_MEDIA_TYPE,
+                "content_type",
+                {"error": UNSUPPORTED_MEDIA_TYPE, "message": f"send the report as {JSON_CONTENT_TYPE}"},
+                headers={"Accept-Post": JSON_CONTENT_TYPE},
+            )
         body = await _read_bounded(request, self.max_body_bytes)
         if body is None:
             raise _Rejected(413, TOO_LARGE, "body_length", _too_large(self.max_body_bytes))
@@ -151,7 +166,9 @@ class _Ingest:
 
     def parse(self, body: bytes) -> GuestReport:
         try:
-            document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+            document = json.loads(
+                body.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+            )
         except (ValueError, RecursionError) as error:
             message = str(error)[:200] if isinstance(error, ValueError) else "nested too deeply"
             raise _Rejected(
@@ -256,6 +273,19 @@ def _bearer_token(authorization: str) -> bytes | None:
 
 def _too_large(limit: int) -> dict[str, object]:
     return {"error": TOO_LARGE, "message": f"body larger than {limit} bytes"}
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all distinct: a repeated key is ambiguous (which one counts?), so refused."""
+    document = dict(pairs)
+    if len(document) == len(pairs):
+        return document
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key[:64]!r}")
+        seen.add(key)
+    raise AssertionError("unreachable: fewer keys than pairs means a repeat")
 
 
 def _reject_constant(name: str) -> object:

@@ -30,7 +30,8 @@ from exporter.web.rate_limit import SourceRateLimiter
 
 SAMPLES = Path(__file__).parent.parent / "data" / "guest_reports"
 TOKEN = "s3cret-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+JSON = {"Content-Type": "application/json"}
+AUTH = {"Authorization": f"Bearer {TOKEN}", **JSON}
 VM = VmKey("prod", "win-sql-01")
 METRIC = "kubevirt_vss_exporter_guest_reports_total"
 
@@ -91,6 +92,7 @@ async def serving(harness: Harness) -> AsyncIterator[tuple[TestClient[Any, Any],
 
 async def post(harness: Harness, data: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     async with serving(harness) as (client, _):
+        headers = {**JSON, **(headers or {})}
         response = await client.post(GUEST_REPORTS_PATH, data=body() if data is None else data, headers=headers)
         return response.status, await _decoded(response)
 
@@ -157,6 +159,10 @@ NESTED = b"[" * 100_000 + b"]" * 100_000
         (AUTH, NESTED, True, 400, "invalid_json"),
         (AUTH, b"[]", True, 400, "invalid_schema"),
         (AUTH, b'{"schemaVersion": 1}', True, 400, "invalid_schema"),
+        (AUTH, b'{"schemaVersion": 1, "schemaVersion": 2}', True, 400, "invalid_json"),
+        (AUTH, b'{"services": {"VSS": {}, "VSS": {}}}', True, 400, "invalid_json"),
+        ({**AUTH, "Content-Type": "text/plain"}, None, True, 415, "unsupported_media_type"),
+        ({**AUTH, "Content-Type": "application/x-www-form-urlencoded"}, None, True, 415, "unsupported_media_type"),
         (AUTH, b"x" * (256 * 1024 + 1), True, 413, "too_large"),
         ({}, b"x" * (256 * 1024 + 1), True, 413, "too_large"),
     ],
@@ -176,6 +182,10 @@ NESTED = b"[" * 100_000 + b"]" * 100_000
         "deeply-nested",
         "not-an-object",
         "schema-incomplete",
+        "duplicate-key",
+        "duplicate-nested-key",
+        "text-plain",
+        "form",
         "over-cap",
         "over-cap-before-token",
     ],
@@ -192,6 +202,32 @@ async def test_rejections(headers: dict[str, str], data: bytes | None, owned: bo
     assert (event["result"], event["source"]) == (result, "127.0.0.1")
     assert isinstance(event["reason"], str) and event["reason"]
     assert TOKEN not in repr(logs)
+
+
+async def test_duplicate_key_is_named_in_the_answer() -> None:
+    status, answer = await post(Harness(), b'{"a": 1, "writers": [], "writers": []}', AUTH)
+    assert status == 400 and "duplicate key 'writers'" in answer["message"]
+
+
+async def test_a_report_without_a_content_type_is_refused_with_415() -> None:
+    harness = Harness()
+    async with serving(harness) as (client, _):
+        response = await client.post(
+            GUEST_REPORTS_PATH, data=body(), headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": ""}
+        )
+        assert response.status == 415 and response.headers["Accept-Post"] == "application/json"
+    assert harness.counts() == {"unsupported_media_type": 1} and harness.accepted == []
+
+
+async def test_json_with_a_charset_parameter_is_accepted() -> None:
+    status, _ = await post(Harness(), None, {**AUTH, "Content-Type": "application/json; charset=utf-8"})
+    assert status == 202
+
+
+async def test_a_body_over_the_cap_is_answered_413_and_the_connection_closed() -> None:
+    async with serving(Harness()) as (client, _):
+        response = await client.post(GUEST_REPORTS_PATH, data=b"x" * (256 * 1024 + 1), headers=AUTH)
+        assert response.status == 413 and response.headers["Connection"] == "close"
 
 
 async def test_unauthorized_says_how_to_authenticate() -> None:
