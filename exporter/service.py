@@ -53,9 +53,21 @@ class FleetSink:
         stall scrapes and health checks for seconds."""
         relist = self.fleet.begin_relist(resource)
         for start in range(0, len(items), RELIST_CHUNK):
-            self.fleet.relist_chunk(relist, items[start : start + RELIST_CHUNK], self.clock())
+            self._feed(relist, items[start : start + RELIST_CHUNK])
             await asyncio.sleep(0)
         self.fleet.end_relist(relist, self.clock())
+
+    def _feed(self, relist: Any, chunk: Sequence[RawObject]) -> None:
+        """One chunk of a list; should an object fail, the others of the chunk still go in."""
+        try:
+            self.fleet.relist_chunk(relist, chunk, self.clock())
+        except Exception:
+            for raw in chunk:
+                try:
+                    self.fleet.relist_chunk(relist, [raw], self.clock())
+                except Exception:
+                    self.log.exception("object_unprocessable", resource=relist.resource)
+                    self.metrics.malformed.labels(relist.resource, "unprocessable").inc()
 
     def upsert(self, resource: str, raw: RawObject) -> None:
         self.fleet.upsert(resource, raw, self.clock())

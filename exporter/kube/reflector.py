@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,6 +26,7 @@ from exporter.kube.backoff import Backoff
 from exporter.kube.watching import BOOKMARK, DELETED, EXPIRED, OBJECT_TYPES, WatchEvent, read_events
 from exporter.resources import Resource
 from exporter.self_metrics import SelfMetrics
+from exporter.untrusted import Cleaned
 
 RawObject = Mapping[str, Any]
 Identity = tuple[str, str]
@@ -78,6 +79,8 @@ class Outcomes:
         self._metrics = metrics
         self._resource = resource
         self._clock = clock
+        self._logged: set[str] = set()
+        self._log = structlog.get_logger().bind(component="reflector", resource=resource)
 
     def contact(self) -> None:
         self._metrics.last_contact.labels(self._resource).set(self._clock())
@@ -107,6 +110,14 @@ class Outcomes:
         self._metrics.watch_events.labels(self._resource, event_type).inc()
         self._metrics.last_event.labels(self._resource).set(self._clock())
         self.contact()
+
+    def malformed(self, problems: Iterable[str], *, example: object = None) -> None:
+        """Count an object's problems; log each kind once, so a hostile object cannot flood the log."""
+        for problem in problems:
+            self._metrics.malformed.labels(self._resource, problem).inc()
+            if problem not in self._logged:
+                self._logged.add(problem)
+                self._log.warning("malformed_object", problem=problem, object=example, note="counted from now on")
 
     def relist(self, reason: str) -> None:
         self._metrics.relists.labels(self._resource, reason).inc()
@@ -170,7 +181,9 @@ class Reflector:
         reason = "initial"
         while True:
             try:
-                version = await self._resolve_version(scope.namespace)
+                if self._version is None:
+                    self._version = await served_version(self.client, self.resource, scope.namespace, self._log)
+                version = self._version
                 if version is None:
                     await self._not_served(scope)
                     continue
@@ -240,7 +253,10 @@ class Reflector:
                     raise
                 items, continue_token = [], None
                 continue
-            items.extend(item for item in page["items"] if isinstance(item, Mapping))
+            for item in page["items"]:
+                if isinstance(item, Mapping):
+                    items.append(item)
+                    self._count_cleaned(item)
             metadata = page.get("metadata") if isinstance(page.get("metadata"), Mapping) else {}
             continue_token = metadata.get("continue") or None
             resource_version = str(metadata.get("resourceVersion") or "")
@@ -278,16 +294,27 @@ class Reflector:
     def _apply(self, scope: _Scope, event: WatchEvent) -> None:
         if event.type == BOOKMARK or event.type not in OBJECT_TYPES:
             return
+        self._count_cleaned(event.raw_object)
         identity = _identity(event.raw_object)
-        if event.type == DELETED:
-            self.sink.delete(self.resource.name, event.raw_object)
-            if identity is not None:
+        try:
+            if event.type == DELETED:
+                self.sink.delete(self.resource.name, event.raw_object)
+            else:
+                self.sink.upsert(self.resource.name, event.raw_object)
+        except Exception:  # one object the sink cannot take must not stop the resource
+            self._log.exception("object_unprocessable", object=identity, event_type=event.type)
+            self.outcomes.malformed(["unprocessable"], example=identity)
+            return
+        if identity is not None:
+            if event.type == DELETED:
                 scope.known.discard(identity)
-        else:
-            self.sink.upsert(self.resource.name, event.raw_object)
-            if identity is not None:
+            else:
                 scope.known.add(identity)
         self._update_cached()
+
+    def _count_cleaned(self, raw: RawObject) -> None:
+        if isinstance(raw, Cleaned):
+            self.outcomes.malformed(sorted(raw.problems), example=_identity(raw))
 
     def _update_cached(self) -> None:
         self.outcomes.cached(sum(len(scope.known) for scope in self._scopes))
@@ -308,30 +335,6 @@ class Reflector:
         self._mark_listed(scope)
         await self._sleep(NOT_SERVED_RECHECK_SECONDS)
 
-    async def _resolve_version(self, namespace: str | None) -> str | None:
-        """The first served API version; ``None`` when the resource is not served at all.
-
-        The probe uses the namespaced path when namespaces are given, so that namespace-scoped
-        RBAC suffices. An optional resource we may not read counts as not served.
-        """
-        if self._version is not None:
-            return self._version
-        for version in self.resource.versions:
-            try:
-                await self.client.get_json(self.resource.path(version, namespace), query={"limit": 1}, timeout=30.0)
-            except errors.NotFound:
-                continue
-            except errors.Forbidden as error:
-                if not self.resource.optional:
-                    raise
-                self._log.warning("optional_resource_forbidden", error=str(error))
-                return None
-            self._version = version
-            if version != self.resource.versions[0]:
-                self._log.info("api_version_fallback", version=version)
-            return version
-        return None
-
     async def _pause_after(self, error: errors.KubeError, scope: _Scope, backoff: Backoff) -> None:
         scope.healthy = False
         self.outcomes.synced(False)
@@ -347,6 +350,28 @@ class Reflector:
             retry_in=round(delay, 2),
         )
         await self._sleep(delay)
+
+
+async def served_version(client: Client, resource: Resource, namespace: str | None, log: Any) -> str | None:
+    """The first served API version; ``None`` when the resource is not served at all.
+
+    The probe uses the namespaced path when namespaces are given, so that namespace-scoped
+    RBAC suffices. An optional resource we may not read counts as not served.
+    """
+    for version in resource.versions:
+        try:
+            await client.get_json(resource.path(version, namespace), query={"limit": 1}, timeout=30.0)
+        except errors.NotFound:
+            continue
+        except errors.Forbidden as error:
+            if not resource.optional:
+                raise
+            log.warning("optional_resource_forbidden", error=str(error))
+            return None
+        if version != resource.versions[0]:
+            log.info("api_version_fallback", version=version)
+        return version
+    return None
 
 
 def _identity(raw: RawObject) -> Identity | None:

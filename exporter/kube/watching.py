@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from exporter import untrusted
 from exporter.kube import errors
 
 ADDED, MODIFIED, DELETED, BOOKMARK = "ADDED", "MODIFIED", "DELETED", "BOOKMARK"
@@ -37,7 +38,7 @@ class LineSource(Protocol):
 def parse_event(line: bytes) -> WatchEvent:
     """Decode one watch line; an ERROR event becomes EXPIRED (410) or raises the mapped error."""
     try:
-        decoded = json.loads(line)
+        decoded = untrusted.loads(line)
     except ValueError as error:
         raise errors.MalformedResponse(f"watch line is not JSON: {errors.excerpt(line)}") from error
     if not isinstance(decoded, Mapping):

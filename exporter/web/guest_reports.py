@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from exporter import untrusted
 from exporter.state.guest_report import GuestReport, InvalidGuestReport, parse_guest_report
 from exporter.state.records import VmKey
 from exporter.web.rate_limit import SourceRateLimiter
@@ -178,7 +179,8 @@ class _Ingest:
                 {"error": INVALID_JSON, "message": f"invalid JSON: {message}"},
             ) from None
         try:
-            return parse_guest_report(document, received_at=self.clock())
+            # Strings end up in labels: no lone surrogates, control or bidirectional characters.
+            return parse_guest_report(untrusted.clean(document), received_at=self.clock())
         except InvalidGuestReport as invalid:
             raise _Rejected(
                 400, INVALID_SCHEMA, "schema", {"error": INVALID_SCHEMA, "problems": invalid.problems}

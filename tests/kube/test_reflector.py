@@ -228,7 +228,29 @@ async def test_staleness_is_stamped_by_lists_watch_opens_events_and_clean_closes
     failing = FakeClient(lists=[errors.TransportError("refused")], watches=[])
     stale, _, _, stale_metrics = make(failing)
     await run_until_exhausted(failing, stale)
-    assert stale_metrics.registry.get_sample_value(
-        "kubevirt_vss_exporter_last_contact_timestamp_seconds", {"resource": VMIS.name}
-    ) is None
+    assert (
+        stale_metrics.registry.get_sample_value(
+            "kubevirt_vss_exporter_last_contact_timestamp_seconds", {"resource": VMIS.name}
+        )
+        is None
+    )
     assert value(stale_metrics, "kubevirt_vss_exporter_synced", resource=VMIS.name) == 0
+
+
+async def test_an_object_the_sink_cannot_take_is_counted_and_the_watch_goes_on() -> None:
+    client = FakeClient(lists=[LIST_A], watches=[[event("ADDED", "boom", "6"), event("ADDED", "c", "7")]])
+    reflector, sink, sleeps, metrics = make(client)
+    original = sink.upsert
+
+    def upsert(resource, raw):  # type: ignore[no-untyped-def]
+        if raw["metadata"]["name"] == "boom":
+            raise UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")
+        original(resource, raw)
+
+    sink.upsert = upsert  # type: ignore[method-assign]
+    await run_until_exhausted(client, reflector)
+    assert sink.calls[-1] == ("upsert", "c") and sleeps == []
+    assert (
+        value(metrics, "kubevirt_vss_exporter_malformed_objects_total", resource=VMIS.name, problem="unprocessable")
+        == 1
+    )

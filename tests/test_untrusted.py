@@ -1,0 +1,87 @@
+"""Untrusted JSON: decoding never fails on bad text, and unsafe characters never survive it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exporter.untrusted import BIDI_CONTROLS, CONTROL_CHARACTERS, INVALID_TEXT, Cleaned, clean, loads
+
+UNSAFE = [chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)]]
+UNSAFE += ["\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))]
+
+
+def vmi(name: str, **status: object) -> dict:
+    return {"metadata": {"namespace": "ns", "name": name}, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected", "problems"),
+    [
+        (b'{"metadata":{},"s":"a\\udcffb"}', "a\ufffdb", {INVALID_TEXT}),
+        (b'{"metadata":{},"s":"a\xff\xfeb"}', "a\ufffd\ufffdb", {INVALID_TEXT}),
+        (b'{"metadata":{},"s":"nul\\u0000esc\\u001b[31m"}', "nul\ufffdesc\ufffd[31m", {CONTROL_CHARACTERS}),
+        (b'{"metadata":{},"s":"raw\x00nul"}', "raw\ufffdnul", {CONTROL_CHARACTERS}),
+        (b'{"metadata":{},"s":"\\u202ewodniW"}', "\ufffdwodniW", {BIDI_CONTROLS}),
+        ('{"metadata":{},"s":"\u2067x\u2069"}'.encode(), "\ufffdx\ufffd", {BIDI_CONTROLS}),
+        (b'{"metadata":{},"s":"c1 \\u009b"}', "c1 \ufffd", {CONTROL_CHARACTERS}),
+    ],
+    ids=["lone-surrogate", "invalid-utf8", "escaped-nul-esc", "raw-nul", "bidi-escaped", "bidi-raw", "c1"],
+)
+def test_unsafe_text_is_replaced_and_named(raw: bytes, expected: str, problems: set[str]) -> None:
+    document = loads(raw)
+    assert document["s"] == expected
+    assert isinstance(document, Cleaned) and document.problems == problems
+    document["s"].encode("utf-8")  # what crashed rendering before
+
+
+def test_keys_are_cleaned_too() -> None:
+    assert loads(b'{"metadata":{"labels":{"k\\u001b":"v"}}}') == {"metadata": {"labels": {"k\ufffd": "v"}}}
+
+
+def test_only_the_objects_that_needed_it_are_marked() -> None:
+    page = {"items": [vmi("good", phase="Running"), vmi("bad", nodeName="n\udcff")], "metadata": {}}
+    document = loads(json.dumps(page).encode())
+    good, bad = document["items"]
+    assert type(good) is dict and good == vmi("good", phase="Running")
+    assert isinstance(bad, Cleaned) and bad["status"]["nodeName"] == "n\ufffd"
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    text = 'Windows Server 2019 — Größe 日本語 tab\tnewline\n "quoted" \\ \u2028 \ufffd'
+    raw = json.dumps({"metadata": {}, "s": text}).encode()
+    document = loads(raw)
+    assert type(document) is dict and document["s"] == text
+    assert loads(json.dumps({"s": text}, ensure_ascii=False).encode())["s"] == text
+
+
+def test_not_json_is_still_an_error() -> None:
+    with pytest.raises(ValueError):
+        loads(b"{not json")
+    with pytest.raises(ValueError):
+        loads(b"\x00\x01")
+
+
+@given(st.text())
+def test_no_text_survives_unsafe(text: str) -> None:
+    for ensure_ascii in (True, False):
+        raw = json.dumps({"metadata": {}, "s": text}, ensure_ascii=ensure_ascii).encode("utf-8", "surrogatepass")
+        value = loads(raw)["s"]
+        value.encode("utf-8")
+        assert not any(c in value for c in UNSAFE)
+        assert not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+
+
+JSON_VALUES = st.recursive(
+    st.text() | st.integers() | st.none(), lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)
+)
+
+
+@given(JSON_VALUES)
+def test_clean_keeps_the_shape(value: object) -> None:
+    cleaned = clean(value)
+    assert json.dumps(cleaned, ensure_ascii=False).encode("utf-8")
+    assert type(cleaned) is type(value) or isinstance(cleaned, dict)
