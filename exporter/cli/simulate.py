@@ -15,6 +15,7 @@ import structlog
 
 from exporter.settings import parse_address
 from exporter.simulator import Simulator, SimulatorConfig
+from exporter.simulator.replay import ObjectsFileError, read_objects_file
 from exporter.simulator.versions import KubeVirtVersion
 
 LARGE_FLEET = 5000
@@ -77,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulated seconds per real second (default 1.0)")
     parser.add_argument("--no-story", dest="story", action="store_false",
                         help="serve an empty cluster: no fleet and no snapshot schedule")
+    parser.add_argument("--objects", type=Path, metavar="FILE",
+                        help="serve exactly the objects in FILE (a `kubectl get … -o yaml|json` List or multi-document "
+                        "YAML) and tell no story")
     parser.add_argument("--snapshot-interval", type=_positive(float), default=180.0, metavar="SECONDS",
                         help="simulated seconds between snapshots of one VM (default 180)")
     guests = parser.add_argument_group("guest reports")
@@ -111,19 +115,21 @@ class ServeOptions:
     guest_reports_to: str | None = None
     guest_report_token: str = ""
     guest_report_interval: float = 300.0
+    objects: Path | None = None
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, ServeOptions]:
     host, port = args.listen
     config = SimulatorConfig(
         vms=args.vms, seed=args.seed, host=host, port=port, tls=args.tls, kubevirt_version=args.kubevirt_version,
-        time_speed=args.time_speed, story=args.story, snapshot_interval=args.snapshot_interval,
+        time_speed=args.time_speed, story=args.story and args.objects is None,
+        snapshot_interval=args.snapshot_interval,
     )
     options = ServeOptions(
         kubeconfig=args.write_kubeconfig, guestosinfo_delay=args.guestosinfo_delay,
         guestosinfo_fail_rate=args.guestosinfo_fail_rate, expire_watches_every=args.expire_watches_every,
         drop_streams_every=args.drop_streams_every, malformed=args.malformed,
-        guest_reports_to=args.guest_reports_to, guest_report_interval=args.guest_report_interval,
+        guest_reports_to=args.guest_reports_to, guest_report_interval=args.guest_report_interval, objects=args.objects,
         guest_report_token=_read_token(args.guest_report_token_file, required=args.guest_reports_to is not None),
     )
     return config, options
@@ -170,6 +176,11 @@ async def serve(
     sim.faults.guestosinfo_fail_rate = options.guestosinfo_fail_rate
     if options.malformed:
         sim.faults.malformed_objects(options.malformed)
+    if options.objects is not None:
+        loaded = read_objects_file(options.objects)
+        sim.load(loaded.objects)
+        log.info("objects_loaded", path=str(options.objects), objects=len(loaded.objects),
+                 skipped=dict(loaded.skipped))
     tasks: list[asyncio.Task[None]] = []
     try:
         await sim.start()
@@ -224,4 +235,8 @@ def main(args: argparse.Namespace) -> int:
         # A dedicated process with hundreds of thousands of long-lived dicts: young-generation passes that
         # find nothing would otherwise cost more than the simulation itself.
         gc.set_threshold(100_000, 20, 20)
-    return asyncio.run(serve(config, options))
+    try:
+        return asyncio.run(serve(config, options))
+    except ObjectsFileError as error:
+        structlog.get_logger().bind(component="simulator").error("objects_file_unreadable", problem=str(error))
+        return 2

@@ -24,7 +24,11 @@ KUBERNETES_VERSION = {
 }
 
 SUBRESOURCES_GROUP = "subresources.kubevirt.io"
-_READ = ("get", "list", "watch")
+_VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
+# Served resources whose status is a subresource (KubeVirt CRDs and pods; events and namespaces have none).
+WITH_STATUS = frozenset(
+    {"virtualmachineinstances", "virtualmachines", "virtualmachinesnapshots", "virtualmachinebackups", "pods"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,7 @@ class Served:
             "singularName": self.singular,
             "namespaced": self.namespaced,
             "kind": self.kind,
-            "verbs": list(_READ),
+            "verbs": list(_VERBS),
         }
         if self.short_names:
             entry["shortNames"] = list(self.short_names)
@@ -130,7 +134,16 @@ def resource_list(served: list[Served], group: str, version: str) -> dict[str, A
             )
         ]
     else:
-        resources = [s.resource_entry() for s in served if (s.group, s.version) == (group, version)]
+        resources = []
+        for s in served:
+            if (s.group, s.version) != (group, version):
+                continue
+            resources.append(s.resource_entry())
+            if s.plural in WITH_STATUS:
+                resources.append(
+                    {"name": f"{s.plural}/status", "singularName": "", "namespaced": s.namespaced, "kind": s.kind,
+                     "verbs": ["get", "patch", "update"]}
+                )
         if not resources:
             return None
         if group == "":

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hmac
 import ipaddress
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -31,6 +33,7 @@ from exporter.simulator.resources import encode
 from exporter.simulator.streams import StreamEnd
 from exporter.simulator.subresources import SubresourceHandlers
 from exporter.simulator.versions import KubeVirtVersion
+from exporter.simulator.writes import WriteHandlers
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -71,6 +74,7 @@ def build_app(
         bookmark_interval=bookmark_interval, watch_timeout=watch_timeout,
     )
     subresources = SubresourceHandlers(store=store, faults=faults)
+    writes = WriteHandlers(store=store, served={(s.group, s.version, s.plural): s for s in served})
     expected = f"Bearer {token}".encode()
     requests = requests if requests is not None else RequestCounts()
 
@@ -133,7 +137,21 @@ def build_app(
     app.router.add_get("/apis/{group}/{version}/{resource}", handlers.collection)
     app.router.add_get("/apis/{group}/{version}/namespaces/{namespace}/{resource}", handlers.collection)
     app.router.add_get("/apis/{group}/{version}/namespaces/{namespace}/{resource}/{name}", handlers.get_object)
+    _add_write_routes(app, writes)
     return app
+
+
+def _add_write_routes(app: web.Application, writes: WriteHandlers) -> None:
+    for prefix in ("/api/{version:v1}", "/apis/{group}/{version}"):
+        for scope in ("", "/namespaces/{namespace}"):
+            app.router.add_post(f"{prefix}{scope}/{{resource}}", writes.create)
+            item = f"{prefix}{scope}/{{resource}}/{{name}}"
+            app.router.add_put(item, writes.replace)
+            app.router.add_patch(item, writes.patch)
+            app.router.add_delete(item, writes.delete)
+            app.router.add_get(f"{item}/status", writes.get_status)
+            app.router.add_put(f"{item}/status", writes.replace_status)
+            app.router.add_patch(f"{item}/status", writes.patch_status)
 
 
 class Simulator:
@@ -162,6 +180,11 @@ class Simulator:
         self.url = ""
         self.port = 0
         self._log = structlog.get_logger().bind(component="simulator")
+
+    def load(self, objects: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Store objects as they are (uid and creationTimestamp kept), each with a new resourceVersion."""
+        for resource, obj in objects:
+            self.store.put(resource, copy.deepcopy(obj))
 
     @property
     def ca_pem(self) -> bytes | None:

@@ -121,3 +121,45 @@ def test_process_logs_its_url_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     assert "simulator_started" in out
     assert url in out
     assert "simulator_stopped" in out
+
+
+async def test_objects_file_is_served_exactly_without_a_story(tmp_path: Path) -> None:
+    objects = tmp_path / "dump.yaml"
+    vm = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+          "metadata": {"name": "w1", "namespace": "cust", "uid": "vm-uid", "resourceVersion": "123456"},
+          "status": {"printableStatus": "Running"}}
+    content = {"apiVersion": "snapshot.kubevirt.io/v1beta1", "kind": "VirtualMachineSnapshotContent",
+               "metadata": {"name": "c", "namespace": "cust"}}
+    objects.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [vm, content]}))
+    config, options = simulate.config_from_args(parse("--objects", str(objects), "--no-tls"))
+    assert config.story is False and options.objects == objects
+
+    stop = asyncio.Event()
+    started = asyncio.Event()
+    served: list[simulate.Simulator] = []
+
+    def on_started(sim: simulate.Simulator) -> None:
+        served.append(sim)
+        started.set()
+
+    server = asyncio.create_task(simulate.serve(config, options, stop=stop, on_started=on_started))
+    try:
+        async with asyncio.timeout(15):
+            await started.wait()
+        sim = served[0]
+        async with aiohttp.ClientSession(base_url=sim.url, headers={"Authorization": f"Bearer {sim.token}"}) as http:
+            async with http.get("/apis/kubevirt.io/v1/virtualmachines") as r:
+                items = (await r.json())["items"]
+            async with http.get("/apis/kubevirt.io/v1/virtualmachineinstances") as r:
+                assert (await r.json())["items"] == []
+        assert [(i["metadata"]["name"], i["metadata"]["uid"]) for i in items] == [("w1", "vm-uid")]
+        assert items[0]["metadata"]["resourceVersion"] != "123456"
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(server, timeout=10) == 0
+
+
+def test_unreadable_objects_file_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: [")
+    assert simulate.main(parse("--objects", str(bad), "--no-tls")) == 2

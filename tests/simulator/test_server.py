@@ -73,7 +73,9 @@ async def test_resource_lists_carry_kinds_short_names_and_verbs(http: aiohttp.Cl
 
     vmi = kubevirt["virtualmachineinstances"]
     assert (vmi["kind"], vmi["singularName"], vmi["shortNames"], vmi["namespaced"], vmi["verbs"]) == (
-        "VirtualMachineInstance", "virtualmachineinstance", ["vmi", "vmis"], True, ["get", "list", "watch"])
+        "VirtualMachineInstance", "virtualmachineinstance", ["vmi", "vmis"], True,
+        ["create", "delete", "get", "list", "patch", "update", "watch"])
+    assert kubevirt["virtualmachineinstances/status"]["verbs"] == ["get", "patch", "update"]
     assert kubevirt["virtualmachines"]["shortNames"] == ["vm", "vms"]
     assert alpha["virtualmachinesnapshots"]["shortNames"] == ["vmsnapshot", "vmsnapshots"]
     assert {"pods", "pods/log", "events", "namespaces"} <= set(core)
