@@ -32,6 +32,7 @@ from exporter.web.app import build_app
 from exporter.web.guard import ConnectionGuard, ConnectionLimits, serve
 from exporter.web.guest_reports import build_guest_report_app
 from exporter.web.health import Readiness
+from exporter.web.inventory import Inventory
 from exporter.web.metrics import MetricsEndpoint
 
 RawObject = Mapping[str, Any]
@@ -114,6 +115,7 @@ class Exporter:
         client: KubeClient,
         clock: Callable[[], float] = time.time,
         guest_report_token: str | None = None,
+        simulated: bool = False,
     ) -> None:
         self.settings = settings
         self.guest_report_token = guest_report_token
@@ -139,6 +141,7 @@ class Exporter:
             owns=functools.partial(owns, shard=settings.shard, total_shards=settings.total_shards),
             freeze_episode_gap=settings.freeze_episode_gap,
         )
+        self.inventory = Inventory(self.fleet, clock=clock, simulated=simulated)
         self.sink = FleetSink(self.fleet, self.readiness, self.metrics, clock)
         self.endpoint = MetricsEndpoint(self.store, self.metrics)
         self.resources = [
@@ -276,7 +279,9 @@ class Exporter:
 
     async def run(self, stop: asyncio.Event, *, extra_tasks: Sequence[Callable[[], Any]] = ()) -> None:
         """Serve until ``stop`` is set. ``extra_tasks`` are coroutine factories started once listening."""
-        app = build_app(endpoint=self.endpoint, readiness=self.readiness, links=self.links)
+        app = build_app(
+            endpoint=self.endpoint, readiness=self.readiness, inventory=self.inventory, links=self.links
+        )
         runners = [await self._serve(app, self.settings.listen, "metrics")]
         if self.settings.guest_report_listen is not None:
             report_app = self.guest_report_app()

@@ -17,7 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("exporter.cli.run", "run the exporter (default); --demo runs it against a simulated KubeVirt API"),
     "simulate": ("exporter.cli.simulate", "serve the simulated KubeVirt API alone"),
     "explain": ("exporter.cli.explain", "classify freeze error text from an argument or standard input"),
-    "diagnose": ("exporter.cli.diagnose", "judge one VM from the cluster and print its checklist and the fix"),
+    "diagnose": ("exporter.cli.diagnose", "one VM's checks, problems and next steps (from an exporter or the cluster)"),
 }
 
 

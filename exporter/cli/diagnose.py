@@ -1,4 +1,10 @@
-"""``diagnose NAMESPACE/NAME``: read one VM from the cluster, judge it as the exporter does, print the fix."""
+"""``diagnose NAMESPACE/NAME``: the diagnosis of one VM, from the running exporter or from the cluster.
+
+With ``--exporter URL`` it reads the exporter's JSON API, which knows everything the metrics know
+(guest reports, frozen-since, freeze episodes). Without it, it reads the VM's objects from the
+cluster once and judges them with the exporter's code; what only a running exporter can know is
+reported as unknown. Exit 0 healthy, 1 when something fails, 2 when the VM cannot be read.
+"""
 
 from __future__ import annotations
 
@@ -7,42 +13,91 @@ import asyncio
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
+
+import aiohttp
 
 from exporter.kube import errors
 from exporter.kube.client import KubeClient
 from exporter.resources import EVENTS, SNAPSHOTS, VMIS, VMS, guestosinfo_path
-from exporter.state.error_advice import remediation
+from exporter.state.diagnosis import Context, diagnose, diagnosis_object
 from exporter.state.fleet import Fleet
 from exporter.state.records import VmKey, VmState
 
 EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
+DIAGNOSIS_KEYS = ("vm", "healthy", "last_snapshot", "checks", "problems", "next_steps")
+EXPORTER_TIMEOUT = 15.0
+
+
+class Unreachable(Exception):
+    """The exporter or the cluster could not be read, or does not know the VM."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("vm", metavar="NAMESPACE/NAME", help="the VirtualMachine (or VMI) to diagnose")
+    parser.add_argument(
+        "--exporter",
+        metavar="URL",
+        help="read the diagnosis from a running exporter (for example http://127.0.0.1:9745) instead of the cluster",
+    )
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
     parser.add_argument("--context", help="kubeconfig context")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def main(args: argparse.Namespace) -> int:
     namespace, _, name = args.vm.partition("/")
-    if not namespace or not name:
+    if not namespace or not name or "/" in name:
         print("error: expected NAMESPACE/NAME", file=sys.stderr)
         return EXIT_ERROR
+    key = VmKey(namespace, name)
     try:
-        state, notes = asyncio.run(_collect(VmKey(namespace, name), args.kubeconfig, args.context))
-    except errors.KubeError as error:
+        if args.exporter:
+            result = asyncio.run(from_exporter(args.exporter, key))
+        else:
+            result = asyncio.run(from_cluster(key, args.kubeconfig, args.context))
+    except Unreachable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
+    if args.json:
+        print(json.dumps({k: result[k] for k in DIAGNOSIS_KEYS}, indent=2))
+    else:
+        print(render_text(result))
+    return EXIT_HEALTHY if result["healthy"] else EXIT_PROBLEMS
+
+
+async def from_exporter(url: str, key: VmKey) -> dict[str, Any]:
+    """The VM's detail from the exporter's JSON API."""
+    target = f"{url.rstrip('/')}/api/v1/vms/{quote(key.namespace, safe='')}/{quote(key.name, safe='')}"
+    try:
+        timeout = aiohttp.ClientTimeout(total=EXPORTER_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(target) as response:
+            if response.status == 404:
+                raise Unreachable(f"the exporter at {url} does not export {key.namespace}/{key.name}")
+            if response.status != 200:
+                raise Unreachable(f"the exporter at {url} answered HTTP {response.status}")
+            detail = await response.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+        raise Unreachable(f"cannot read the exporter at {url}: {error or type(error).__name__}") from error
+    if not isinstance(detail, dict) or any(k not in detail for k in DIAGNOSIS_KEYS):
+        raise Unreachable(f"the exporter at {url} did not answer with a VM diagnosis")
+    return detail
+
+
+async def from_cluster(key: VmKey, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
+    """Read the VM's objects once and judge them; ``Unreachable`` when the cluster cannot be read."""
+    try:
+        state, unsupported_reason = await _collect(key, kubeconfig, context)
+    except errors.KubeError as error:
+        raise Unreachable(f"cannot read the cluster: {error}") from error
     if state is None:
-        print(f"error: no VirtualMachine or VirtualMachineInstance {namespace}/{name}", file=sys.stderr)
-        return EXIT_ERROR
-    report = diagnosis(state, now=time.time(), notes=notes)
-    print(json.dumps(report, indent=2) if args.json else render_text(report))
-    return EXIT_PROBLEMS if report["problems"] else EXIT_HEALTHY
+        raise Unreachable(f"no VirtualMachine or VirtualMachineInstance {key.namespace}/{key.name}")
+    # A one-shot read knows neither how long a filesystem has been frozen nor what guest reports said.
+    cluster_context = Context(
+        tracks_frozen_since=False, receives_guest_reports=False, agent_unsupported_reason=unsupported_reason
+    )
+    return diagnosis_object(state, diagnose(state, now=time.time(), context=cluster_context))
 
 
 async def _get_optional(client: KubeClient, path: str, **kwargs: Any) -> Any:
@@ -52,9 +107,9 @@ async def _get_optional(client: KubeClient, path: str, **kwargs: Any) -> Any:
         return None
 
 
-async def _collect(key: VmKey, kubeconfig: str | None, context: str | None) -> tuple[VmState | None, list[str]]:
+async def _collect(key: VmKey, kubeconfig: str | None, context: str | None) -> tuple[VmState | None, str | None]:
+    """The VM's state as the exporter would judge it from one read, and the agent's unsupported reason."""
     client = await KubeClient.connect(kubeconfig=kubeconfig, context=context)
-    notes: list[str] = []
     published: dict[VmKey, VmState | None] = {}
     fleet = Fleet(on_state=lambda k, s: published.__setitem__(k, s))
     now = time.time()
@@ -81,116 +136,52 @@ async def _collect(key: VmKey, kubeconfig: str | None, context: str | None) -> t
             try:
                 info = await client.get_json(guestosinfo_path(key.namespace, key.name), timeout=15.0)
                 fleet.apply_guest_info(key, record.vmi.uid, info, now)
-            except errors.KubeError as error:
-                notes.append(f"guestosinfo unavailable: {error}")
-        notes.append("VSS writers, services and free space are only known to the exporter from guest reports.")
+            except errors.KubeError:
+                pass  # the freeze-command check stays unknown, and says why
     finally:
         await client.close()
-    return published.get(key), notes
+    record = fleet.record(key)
+    reason = record.vmi.agent_unsupported_reason if record is not None and record.vmi is not None else None
+    return published.get(key), reason
 
 
-def diagnosis(state: VmState, *, now: float, notes: list[str] | None = None) -> dict[str, Any]:
-    """A JSON-ready judgement of one VM: checklist, last snapshot, newest freeze error and advice."""
-    problems: list[str] = [f"check {name} failed" for name, ok in state.checks if not ok]
-    last = state.last_snapshot
-    snapshot = None
-    if last is not None:
-        snapshot = {
-            "name": last.snapshot,
-            "phase": last.phase,
-            "level": last.level,
-            "consistency": last.consistency,
-            "reason": last.reason,
-            "indications": last.indications,
-            "time": _iso(last.timestamp),
-        }
-        if last.level < 2:
-            why = f" ({last.reason})" if last.reason else ""
-            problems.append(f"last snapshot {last.snapshot} is {last.consistency}{why}")
-    freeze_error = None
-    if state.last_freeze_error is not None:
-        detail = state.last_freeze_error
-        freeze_error = {
-            "reason": detail.reason,
-            "cause": detail.cause,
-            "hresult": detail.hresult or None,
-            "hresult_name": detail.hresult_name or None,
-            "volume": detail.volume or None,
-            "mount_point": detail.mount_point or None,
-            "source": detail.source,
-            "time": _iso(detail.timestamp),
-        }
-        consistent = state.last_consistent_snapshot_timestamp
-        if consistent is None or detail.timestamp > consistent:
-            problems.append(f"freeze failing: {detail.reason}")
-    return {
-        "namespace": state.key.namespace,
-        "name": state.key.name,
-        "phase": state.phase,
-        "node": state.node or None,
-        "guest_os": state.guest_os_version or state.guest_os or None,
-        "agent_version": state.agent_version or None,
-        "checks": dict(state.checks),
-        "frozen_since": _iso(state.frozen_since),
-        "last_snapshot": snapshot,
-        "last_consistent_snapshot": _iso(state.last_consistent_snapshot_timestamp),
-        "freeze_error_episodes": [{"reason": r, "cause": c, "count": n} for r, c, n in state.freeze_error_counts],
-        "last_freeze_error": freeze_error,
-        "problems": problems,
-        "notes": notes or [],
-    }
+STATUS_MARKS = {"ok": "  ok", "fail": "FAIL", "unknown": "   ?"}
 
 
-def render_text(report: dict[str, Any]) -> str:
-    lines = [
-        f"VM {report['namespace']}/{report['name']}: {report['phase']}"
-        + (f" on {report['node']}" if report["node"] else "")
-        + (f", {report['guest_os']}" if report["guest_os"] else "")
-        + (f", guest agent {report['agent_version']}" if report["agent_version"] else "")
-    ]
-    lines.append("")
-    lines.append("Checklist:")
-    if not report["checks"]:
-        lines.append("  (nothing to judge: the VM is not running)")
-    for name, ok in report["checks"].items():
-        lines.append(f"  [{'ok' if ok else 'FAIL':>4}] {name}")
-    if report["frozen_since"]:
-        lines.append(f"  filesystems frozen since {report['frozen_since']}")
-    lines.append("")
-    snapshot = report["last_snapshot"]
+def render_text(result: dict[str, Any]) -> str:
+    """The diagnosis for a terminal: verdict, last snapshot, checklist, problems, next steps."""
+    lines = [f"VM {result['vm']}: {'healthy' if result['healthy'] else 'PROBLEMS FOUND'}", ""]
+    snapshot = result["last_snapshot"]
     if snapshot is None:
-        lines.append("Last snapshot: none finished")
+        lines.append("Last snapshot: no finished snapshot")
     else:
-        why = f", {snapshot['reason']}" if snapshot["reason"] else ""
+        why = f" ({snapshot['reason']})" if snapshot["reason"] else ""
         lines.append(
-            f"Last snapshot: {snapshot['name']} ({snapshot['phase']}, {snapshot['time']}): "
-            f"level {snapshot['level']} {snapshot['consistency']}{why}; indications [{snapshot['indications']}]"
+            f"Last snapshot: {snapshot['name']}, {snapshot['phase']} at {snapshot['time']}: "
+            f"level {snapshot['level']} {snapshot['consistency']}{why}; "
+            f"indications [{','.join(snapshot['indications'])}]"
         )
-    lines.append(f"Last consistent snapshot: {report['last_consistent_snapshot'] or 'none'}")
-    error = report["last_freeze_error"]
-    if error is not None:
-        lines.append("")
-        episodes = ", ".join(f"{e['reason']}/{e['cause']} x{e['count']}" for e in report["freeze_error_episodes"])
-        lines.append(f"Freeze failures (episodes): {episodes}")
-        advice = remediation_for_error(error)
-        lines.append(f"Newest: {error['reason']} (cause {error['cause']}) at {error['time']} via {error['source']}")
-        if error["hresult"]:
-            lines.append(f"  HRESULT {error['hresult']} {error['hresult_name'] or ''}".rstrip())
-        if error["volume"]:
-            lines.append(f"  volume {error['volume']}" + (f" = {error['mount_point']}" if error["mount_point"] else ""))
-        lines.append(f"  what to do: {advice}")
+    error = result.get("last_freeze_error")
+    if error:
+        lines.append(f"Newest freeze error: {error['reason']} (cause {error['cause']}) at {error['time']}")
+        if error.get("hresult"):
+            meaning = f": {error['hresult_meaning']}" if error.get("hresult_meaning") else ""
+            lines.append(f"  HRESULT {error['hresult']} {error.get('hresult_name') or ''}{meaning}".rstrip())
+        if error.get("volume"):
+            lines.append(f"  volume {error['volume']} = {error.get('mount_point') or 'mount point unknown'}")
+    lines += ["", "Checks:"]
+    width = max((len(c["name"]) for c in result["checks"]), default=0)
+    for check in result["checks"]:
+        mark = STATUS_MARKS.get(check["status"], check["status"])
+        lines.append(f"  [{mark}] {check['name']:<{width}}  {check['evidence']}")
     lines.append("")
-    lines.append("Problems: " + ("; ".join(report["problems"]) if report["problems"] else "none"))
-    lines.extend(f"Note: {note}" for note in report["notes"])
+    unknown = [c["name"] for c in result["checks"] if c["status"] == "unknown"]
+    if result["problems"]:
+        lines.append("Problems:")
+        lines.extend(f"  - {p['text']}\n    runbook: {p['runbook']}" for p in result["problems"])
+    else:
+        lines.append("Problems: no check fails" + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+    if result["next_steps"]:
+        lines += ["", "Next steps:"]
+        lines.extend(f"  {i}. {s['text']}\n     runbook: {s['runbook']}" for i, s in enumerate(result["next_steps"], 1))
     return "\n".join(lines)
-
-
-def remediation_for_error(error: dict[str, Any]) -> str:
-    """Remediation for the newest error, from its reason, cause and volume."""
-    return remediation(error["reason"], error["cause"], error.get("volume"))
-
-
-def _iso(value: float | None) -> str | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

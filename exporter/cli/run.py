@@ -191,7 +191,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> None:
             token = token or secrets.token_hex(32)
         client = await KubeClient.connect(kubeconfig=settings.kubeconfig, context=settings.context)
         stack.push_async_callback(client.close)
-        exporter = Exporter(settings, client=client, guest_report_token=token)
+        exporter = Exporter(settings, client=client, guest_report_token=token, simulated=simulator is not None)
         if simulator is not None:
             extra_tasks.append(lambda: _simulated_guests(simulator, exporter, token or "", args.demo_report_interval))
         await exporter.run(stop, extra_tasks=extra_tasks)

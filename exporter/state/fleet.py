@@ -22,9 +22,16 @@ from exporter.state.freeze_errors import (
     from_snapshot,
 )
 from exporter.state.guest_report import GuestReport
-from exporter.state.records import GuestInfo, SnapshotFacts, VmKey, VmState
+from exporter.state.records import GuestInfo, SnapshotFacts, SnapshotJudgement, VmKey, VmState
 from exporter.state.snapshots import parse_snapshot
-from exporter.state.vm import JudgeSettings, VmRecord, build_state, next_change_at, report_evidence
+from exporter.state.vm import (
+    JudgeSettings,
+    VmRecord,
+    build_state,
+    next_change_at,
+    report_evidence,
+    snapshot_judge,
+)
 from exporter.state.vmi import parse_guest_info, parse_vm, parse_vmi
 
 VMIS, VMS, SNAPSHOTS = resources.VMIS.name, resources.VMS.name, resources.SNAPSHOTS.name
@@ -92,6 +99,31 @@ class Fleet:
 
     def vm_of_vmi_uid(self, uid: str) -> VmKey | None:
         return self._vmi_uids.get(uid)
+
+    def states(self) -> Iterable[VmState]:
+        """Every VM's state as last published (what /metrics shows)."""
+        return self._published.values()
+
+    def state(self, key: VmKey) -> VmState | None:
+        return self._published.get(key)
+
+    def snapshot_judgements(self, key: VmKey, now: float) -> list[SnapshotJudgement]:
+        """The consistency of each of the VM's snapshots, newest first, judged as the last one is."""
+        record = self._records.get(key)
+        if record is None:
+            return []
+        judge_snapshot = snapshot_judge(
+            record,
+            report_max_age=self._settings.guest_report_max_age,
+            failure_reason=self._failure_reason,
+            thaw_timeout_seen=self._thaw_timeout_seen,
+        )
+        newest_first = sorted(record.snapshots.values(), key=lambda s: (s.created_at, s.name), reverse=True)
+        return [judge_snapshot(s) for s in newest_first if s.finished(now)]
+
+    @property
+    def settings(self) -> JudgeSettings:
+        return self._settings
 
     # -- the reflector sink -----------------------------------------------------------------------
 

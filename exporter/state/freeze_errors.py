@@ -148,6 +148,16 @@ def from_log_line(line: str, key: VmKey, *, stream: str) -> FreezeObservation | 
     return FreezeObservation(key, at, line, LAUNCHER_LOG, f"log/{stream}/{at}/{digest}")
 
 
+@dataclass(frozen=True, slots=True)
+class EpisodeView:
+    """One failure episode of a VM, as the status pages list it."""
+
+    reason: str
+    start: float
+    last: float
+    snapshots: int
+
+
 @dataclass(slots=True)
 class _Episode:
     reason: str
@@ -232,6 +242,23 @@ class FreezeErrorLedger:
 
     def has(self, key: VmKey) -> bool:
         return key in self._vms
+
+    def episodes(self, key: VmKey) -> tuple[EpisodeView, ...]:
+        """The VM's remembered failure episodes, newest first."""
+        ledger = self._vms.get(key)
+        if ledger is None:
+            return ()
+        views = [
+            EpisodeView(e.reason, e.start, e.last, len(e.snapshots))
+            for recent in ledger.episodes.values()
+            for e in recent
+        ]
+        return tuple(sorted(views, key=lambda v: v.last, reverse=True))
+
+    def newest(self, key: VmKey) -> tuple[FreezeObservation, Classification] | None:
+        """The newest failure of the VM with its full classification (message, meaning, advice)."""
+        ledger = self._vms.get(key)
+        return ledger.newest if ledger is not None else None
 
     def thaw_failure(self, key: VmKey, snapshot: SnapshotFacts) -> str | None:
         """The reason of a thaw failure during this snapshot that means the writes were not held, if any.

@@ -174,31 +174,6 @@ def parse_guest_report(raw: Mapping[str, Any], *, received_at: float) -> GuestRe
     )
 
 
-def judge_guest_checks(report: GuestReport, thresholds: GuestCheckThresholds) -> dict[str, bool]:
-    """The in-guest checks of the checklist; a check without evidence in the report is absent."""
-    checks: dict[str, bool] = {}
-    for check, service_name in (("vss_service", VSS_SERVICE), ("swprv_service", SWPRV_SERVICE)):
-        service = report.services.get(service_name)
-        if service is not None:
-            # VSS and SWPRV are Manual-start and Stopped at rest; VSS starts them on demand, so only a
-            # missing or Disabled service is a fault. Judging by "Running" would flag every healthy guest.
-            checks[check] = service.present and not service.disabled
-    if report.providers:
-        # An empty provider list means vssadmin could not list them: no evidence, not "missing".
-        checks["qga_vss_provider"] = report.qga_provider_present
-    if report.writers:
-        checks["writers_stable"] = report.writers_failed == 0
-    system_volumes = [v for v in report.volumes if v.is_system and v.total_bytes and v.free_bytes is not None]
-    if system_volumes:
-        checks["system_volume_free_space"] = all(_enough_free(volume, thresholds) for volume in system_volumes)
-    judged = [association.full for association in report.shadow_storage if association.full is not None]
-    if judged:
-        # Without associations the check is absent: qemu-ga's own freezes never commit a shadow copy,
-        # so shadow storage only matters where an association exists.
-        checks["shadow_storage"] = not any(judged)
-    return checks
-
-
 def vss_could_not_run(report: GuestReport) -> str | None:
     """Reason name when the report shows VSS could not have quiesced the guest, else None."""
     vss = report.services.get(VSS_SERVICE)
@@ -209,11 +184,6 @@ def vss_could_not_run(report: GuestReport) -> str | None:
     if report.providers and not report.qga_provider_present:
         return QGA_PROVIDER_MISSING
     return None
-
-
-def _enough_free(volume: VolumeSpace, thresholds: GuestCheckThresholds) -> bool:
-    free, total = volume.free_bytes or 0, volume.total_bytes or 0
-    return free >= thresholds.min_free_bytes and free >= thresholds.min_free_ratio * total
 
 
 def _text(value: object) -> str | None:

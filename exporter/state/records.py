@@ -27,6 +27,7 @@ class VmFacts:
     snapshot_in_progress: str | None = None
     # status.volumeSnapshotStatuses: per volume, whether it can be snapshotted and why not.
     volume_snapshot_statuses: tuple[VolumeSnapshotStatus, ...] = ()
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exporter.state import checks as checklist
 from exporter.state.consistency import FILESYSTEM, GuestEvidence, SnapshotContext, judge
-from exporter.state.guest_report import GuestCheckThresholds, GuestReport, judge_guest_checks, vss_could_not_run
+from exporter.state.diagnosis import judge_checks
+from exporter.state.guest_report import GuestCheckThresholds, GuestReport, vss_could_not_run
 from exporter.state.records import (
     FailedWriter,
     GuestInfo,
@@ -140,6 +140,20 @@ class _SnapshotJudge:
         return None
 
 
+def snapshot_judge(
+    record: VmRecord,
+    *,
+    report_max_age: float,
+    failure_reason: ReasonLookup | None,
+    thaw_timeout_seen: ThawLookup | None,
+) -> _SnapshotJudge:
+    """The judge of this VM's snapshots, with the evidence that was current at each one's creation."""
+    vmi = record.vmi
+    guest = record.guest if vmi is not None and record.guest is not None and record.guest.vmi_uid == vmi.uid else None
+    is_windows = (vmi is not None and vmi.is_windows) or (guest is not None and guest.os_id == "mswindows")
+    return _SnapshotJudge(record, is_windows, report_max_age, failure_reason, thaw_timeout_seen)
+
+
 def build_state(
     record: VmRecord,
     *,
@@ -160,15 +174,18 @@ def build_state(
     fs_frozen = vmi.fs_frozen if running and vmi is not None else None
     frozen_since = record.frozen_since if fs_frozen else None
 
-    is_windows = (vmi is not None and vmi.is_windows) or (guest is not None and guest.os_id == "mswindows")
-    judge_snapshot = _SnapshotJudge(
-        record, is_windows, settings.guest_report_max_age, failure_reason, thaw_timeout_seen
+    judge_snapshot = snapshot_judge(
+        record,
+        report_max_age=settings.guest_report_max_age,
+        failure_reason=failure_reason,
+        thaw_timeout_seen=thaw_timeout_seen,
     )
     last = last_finished(record.snapshots.values(), now)
     created = [s.created_at for s in record.snapshots.values() if s.created_at > 0]
 
     phase = (vmi.phase or "Unknown") if vmi is not None else "Stopped"
-    checks = checklist.api_checks(
+    report = current_report(record, now, settings.guest_report_max_age) if vmi is not None else None
+    checks = judge_checks(
         running=running,
         agent_connected=agent_connected,
         agent_supported=agent_supported,
@@ -176,10 +193,9 @@ def build_state(
         frozen_since=frozen_since,
         now=now,
         stuck_after=settings.stuck_frozen_after,
+        report=report,
+        thresholds=settings.guest_thresholds,
     )
-    report = current_report(record, now, settings.guest_report_max_age) if vmi is not None else None
-    if report is not None:
-        checks.update(judge_guest_checks(report, settings.guest_thresholds))
     return VmState(
         key=record.key,
         node=vmi.node if vmi is not None else "",
@@ -193,7 +209,7 @@ def build_state(
         fs_frozen=fs_frozen,
         frozen_since=frozen_since,
         volumes=guest.volumes if guest is not None else (),
-        checks=checklist.ordered(checks),
+        checks=checks,
         snapshots=len(record.snapshots),
         oldest_snapshot_timestamp=min(created) if created else None,
         last_snapshot=judge_snapshot(last) if last is not None else None,

@@ -10,6 +10,8 @@ from exporter.state.records import GuestInfo, GuestVolume, VmFacts, VmiFacts, Vm
 
 MAX_VOLUMES = 32
 MAX_ADDRESSES = 16
+# The free-text ``description`` annotation, shown on the status page (never a label).
+MAX_DESCRIPTION = 512
 
 
 def _conditions(status: Mapping[str, Any], problems: r.Problems) -> dict[str, Mapping[str, Any]]:
@@ -90,6 +92,7 @@ def parse_vm(raw: Any) -> tuple[VmFacts | None, list[str]]:
     namespace, name, uid = identity
     status = r.mapping(raw, "status", problems)
     printable = r.string(status, "printableStatus", problems, limit=64)
+    annotations = r.mapping(r.mapping(raw, "metadata", problems), "annotations", problems)
     volumes = []
     for entry in r.sequence(status, "volumeSnapshotStatuses", problems)[:MAX_VOLUMES]:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
@@ -108,6 +111,7 @@ def parse_vm(raw: Any) -> tuple[VmFacts | None, list[str]]:
         printable_status=printable,
         snapshot_in_progress=r.string(status, "snapshotInProgress", problems, limit=253) or None,
         volume_snapshot_statuses=tuple(volumes),
+        description=r.string(annotations, "description", problems, limit=MAX_DESCRIPTION),
     )
     return facts, problems.items
 

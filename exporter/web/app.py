@@ -1,45 +1,37 @@
-"""The metrics listener's routes: /metrics, /healthz, /readyz and a landing page."""
+"""The metrics listener's routes: /metrics, /healthz, /readyz, the status pages and the JSON API."""
 
 from __future__ import annotations
 
-import html
-
 from aiohttp import web
 
-from exporter import __version__
+from exporter.state.fleet import Fleet
 from exporter.web.health import Readiness, healthz, readyz_handler
+from exporter.web.inventory import Inventory
 from exporter.web.metrics import MetricsEndpoint
+from exporter.web.status import add_status_routes
 
 MAX_REQUEST_LINE_AND_HEADERS = 8190
 
 
 def build_app(
-    *, endpoint: MetricsEndpoint, readiness: Readiness, links: dict[str, str] | None = None
+    *,
+    endpoint: MetricsEndpoint,
+    readiness: Readiness,
+    inventory: Inventory | None = None,
+    links: dict[str, str] | None = None,
 ) -> web.Application:
+    """``inventory`` feeds the status pages and the API (an empty fleet when not given)."""
     app = web.Application(client_max_size=64 * 1024)
+    inventory = inventory or Inventory(Fleet(on_state=lambda key, state: None))
     extra = links or {}
 
-    async def index(request: web.Request) -> web.Response:
-        items = [
-            ("/metrics", "Metrics"),
-            ("/healthz", "Liveness"),
-            ("/readyz", "Readiness (after the first list of every resource)"),
-        ]
-        rows = "".join(f'<li><a href="{html.escape(href)}">{html.escape(text)}</a></li>' for href, text in items)
-        rows += "".join(
-            f"<li>{html.escape(text)}: <code>{html.escape(value)}</code></li>" for text, value in extra.items()
-        )
-        state = "ready" if readiness.ready else "waiting for first sync: " + ", ".join(readiness.pending)
-        body = (
-            "<!doctype html><html><head><meta charset='utf-8'><title>kubevirt-vss-exporter</title></head>"
-            f"<body><h1>kubevirt-vss-exporter {html.escape(__version__)}</h1>"
-            f"<p>Guest-agent, filesystem-freeze and snapshot-consistency metrics for KubeVirt VMs. "
-            f"Status: {html.escape(state)}; VMs exported: {len(endpoint.store)}.</p>"
-            f"<ul>{rows}</ul></body></html>"
-        )
-        return web.Response(text=body, content_type="text/html")
+    def status() -> str:
+        sources = "".join(f" {name}: {value}." for name, value in extra.items())
+        if readiness.ready:
+            return f"Synced; {len(endpoint.store)} VMs exported.{sources}"
+        return "Waiting for the first list of: " + ", ".join(sorted(readiness.pending)) + "." + sources
 
-    app.router.add_get("/", index)
+    add_status_routes(app, inventory, status)
     app.router.add_get("/metrics", endpoint.handle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz_handler(readiness))

@@ -14,9 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from exporter.simulator.guest_reporter import PROFILES, build_report_document, run_guest_reporters
+from exporter.state.diagnosis import judge_guest_checks
 from exporter.state.guest_report import (
     GuestCheckThresholds,
-    judge_guest_checks,
     parse_guest_report,
     validate_guest_report,
     vss_could_not_run,

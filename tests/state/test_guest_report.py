@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporter.state.diagnosis import judge_guest_checks
 from exporter.state.guest_report import (
     MAX_PROBLEM_CHARS,
     MAX_PROBLEMS,
@@ -17,7 +18,6 @@ from exporter.state.guest_report import (
     InvalidGuestReport,
     ServiceState,
     VolumeSpace,
-    judge_guest_checks,
     parse_guest_report,
     validate_guest_report,
     vss_could_not_run,
