@@ -167,7 +167,8 @@ def _pager(fleet: FleetPage) -> str:
     query = fleet.query
     links = []
     if query.page > 1:
-        links.append(f"<a rel='prev' href='{e(_link(query, page=query.page - 1 if query.page > 2 else None))}'>← previous</a>")
+        previous = _link(query, page=query.page - 1 if query.page > 2 else None)
+        links.append(f"<a rel='prev' href='{e(previous)}'>← previous</a>")
     if query.page < fleet.pages:
         links.append(f"<a rel='next' href='{e(_link(query, page=query.page + 1))}'>next →</a>")
     return f"<nav class='pager'>{' '.join(links)}</nav>"

@@ -210,9 +210,7 @@ def test_guest_checks_say_why_they_are_unknown() -> None:
     linux = VmState(key=KEY, phase="Running", guest_os="rhel", agent_connected=True)
     assert "not a Windows guest" in {c.name: c.evidence for c in diagnose(linux, now=NOW).checks}["vss_service"]
     stopped = VmState(key=KEY, phase="Stopped")
-    assert all(
-        "not running" in c.evidence for c in diagnose(stopped, now=NOW).checks if c.name in CHECK_ORDER
-    )
+    assert all("not running" in c.evidence for c in diagnose(stopped, now=NOW).checks if c.name in CHECK_ORDER)
 
 
 def test_statuses_follow_the_published_checks() -> None:

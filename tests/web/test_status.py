@@ -9,8 +9,8 @@ from urllib.parse import quote
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from exporter.render.self_metrics import SelfMetrics
 from exporter.render.store import MetricsStore
+from exporter.self_metrics import SelfMetrics
 from exporter.web.app import build_app
 from exporter.web.health import Readiness
 from exporter.web.inventory import Inventory
@@ -23,9 +23,7 @@ HOSTILE_PATH = f"/vm/{quote(HOSTILE_KEY.namespace, safe='')}/{quote(HOSTILE_KEY.
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient]:
     inventory = Inventory(hostile_fleet(), clock=lambda: NOW, simulated=True)
-    app = build_app(
-        endpoint=MetricsEndpoint(MetricsStore(), SelfMetrics()), readiness=Readiness(), inventory=inventory
-    )
+    app = build_app(endpoint=MetricsEndpoint(MetricsStore(), SelfMetrics()), readiness=Readiness(), inventory=inventory)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
 
