@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from exporter import __version__
-from exporter.state.evidence import duration, size
+from exporter.state.evidence import duration
 from exporter.web.fleet_table import AGENT_STATES, LEVELS, FleetPage, FleetQuery, FleetRow
 
 LEVEL_NAMES = {"0": "failed", "1": "crash", "2": "filesystem", "3": "application", "none": "no snapshot"}
@@ -244,11 +244,8 @@ def _signals_section(signals: Mapping[str, Any]) -> str:
         ((c["type"], _yes_no(c["present"]), c["reason"]) for c in signals["conditions"]),
     )
     volumes = _table_of(
-        ("Volume", "Mount point", "Filesystem", "Used", "Size"),
-        (
-            (v["volume"], v["mount_point"], v["filesystem"], size(v["used_bytes"]), size(v["total_bytes"]))
-            for v in signals["volumes"]
-        ),
+        ("Volume", "Mount point", "Filesystem"),
+        ((v["volume"], v["mount_point"], v["filesystem"]) for v in signals["volumes"]),
     )
     return (
         f"<section id='signals'><h2>Signals</h2>{_definition_list(items)}<h3>VMI conditions</h3>{conditions}"

@@ -112,13 +112,7 @@ class Inventory:
             "frozen_since": iso(state.frozen_since),
             "conditions": conditions,
             "volumes": [
-                {
-                    "volume": v.disk_name,
-                    "mount_point": v.mount_point,
-                    "filesystem": v.filesystem,
-                    "used_bytes": v.used_bytes,
-                    "total_bytes": v.total_bytes,
-                }
+                {"volume": v.disk_name, "mount_point": v.mount_point, "filesystem": v.filesystem}
                 for v in state.volumes
             ],
             "snapshots": state.snapshots,
