@@ -68,8 +68,11 @@ class Settings:
     rpo_for: str = "30m"
     #: Gaps in per-VM series up to this long (exporter restarts) are bridged.
     series_gap_tolerance: str = "5m"
-    #: How long a reflector may stay unsynced.
+    #: How long a reflector may stay unsynced (or stale).
     exporter_not_synced_for: str = "10m"
+    #: A resource the API has not answered about for this long is stale. A healthy reflector hears at
+    #: least once per watch timeout (5m by default): a reopened watch, an event or a bookmark.
+    exporter_stale_after: str = "7m"
     #: How long the exporter may be down or missing from the scrape targets.
     exporter_down_for: str = "10m"
     #: Extra labels on every alert (for example ``{"team": "platform"}``).
@@ -141,6 +144,7 @@ LAST_CONSISTENT_TS = "kubevirt_vss_last_consistent_snapshot_timestamp_seconds"
 FREEZE_ERROR_TS = "kubevirt_vss_last_freeze_error_timestamp_seconds"
 FREEZE_ERROR_INFO = "kubevirt_vss_last_freeze_error_info"
 EXPORTER_SYNCED = "kubevirt_vss_exporter_synced"
+EXPORTER_LAST_CONTACT = "kubevirt_vss_exporter_last_contact_timestamp_seconds"
 #: Prometheus' own series: the value is the time an alert with a ``for`` became active.
 ALERTS_FOR_STATE = "ALERTS_FOR_STATE"
 
@@ -613,10 +617,15 @@ def exporter_not_synced(s: Settings) -> Alert:
     return Alert(
         name="KubevirtVssExporterNotSynced",
         severity=WARNING,
-        expr=f"{EXPORTER_SYNCED} == 0",
+        # Unsynced: the list keeps failing. Stale: the API has not answered for this resource in a while,
+        # although the exporter still serves (and stays ready with) the last state it listed.
+        expr=f"{EXPORTER_SYNCED} == 0\nor\ntime() - {EXPORTER_LAST_CONTACT} > {seconds(s.exporter_stale_after)}",
         for_=s.exporter_not_synced_for,
         summary="kubevirt-vss-exporter cannot sync a resource from the Kubernetes API.",
-        what="The exporter {{ $labels.instance }} has not completed a list of {{ $labels.resource }}.",
+        what=(
+            "The exporter {{ $labels.instance }} has not completed a list of {{ $labels.resource }}, or has "
+            f"heard nothing about it from the API for more than {s.exporter_stale_after}."
+        ),
         since=f"For more than {s.exporter_not_synced_for}.",
         risk="The VM metrics it serves are incomplete or outdated, so VM alerts may be missing or stale.",
         command="`kubectl -n kubevirt-vss-exporter logs deploy/kubevirt-vss-exporter`.",

@@ -1,4 +1,9 @@
-"""/healthz (the process answers) and /readyz (every reflector finished its first list)."""
+"""/healthz (the process answers) and /readyz (every reflector finished its first list).
+
+Readiness is never withdrawn after the first sync: through an API outage the exporter keeps
+serving the last state it listed, like kube-state-metrics. Staleness is a metric
+(``last_contact_timestamp_seconds``) and an alert, not a reason to drop out of the Service.
+"""
 
 from __future__ import annotations
 

@@ -195,14 +195,14 @@
         "rules": [
           {
             "alert": "KubevirtVssExporterNotSynced",
-            "expr": "kubevirt_vss_exporter_synced == 0",
+            "expr": "kubevirt_vss_exporter_synced == 0\nor\ntime() - kubevirt_vss_exporter_last_contact_timestamp_seconds > 420",
             "for": "10m",
             "labels": {
               "severity": "warning"
             },
             "annotations": {
               "summary": "kubevirt-vss-exporter cannot sync a resource from the Kubernetes API.",
-              "description": "The exporter {{ $labels.instance }} has not completed a list of {{ $labels.resource }}. For more than 10m. The VM metrics it serves are incomplete or outdated, so VM alerts may be missing or stale. First: `kubectl -n kubevirt-vss-exporter logs deploy/kubevirt-vss-exporter`.",
+              "description": "The exporter {{ $labels.instance }} has not completed a list of {{ $labels.resource }}, or has heard nothing about it from the API for more than 7m. For more than 10m. The VM metrics it serves are incomplete or outdated, so VM alerts may be missing or stale. First: `kubectl -n kubevirt-vss-exporter logs deploy/kubevirt-vss-exporter`.",
               "runbook_url": "https://github.com/kubevirt-vss-exporter/kubevirt-vss-exporter/blob/main/alerts/runbooks/KubevirtVssExporterNotSynced.md"
             }
           },
