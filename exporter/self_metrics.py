@@ -67,6 +67,12 @@ class SelfMetrics:
             registry=r,
         )
         self.guest_reports = Counter(PREFIX + "guest_reports", "Guest reports by outcome.", ["result"], registry=r)
+        self.guest_report_forwards = Counter(
+            PREFIX + "guest_report_forwards",
+            "Guest reports sent on to the shard that owns the VM, by result.",
+            ["result"],
+            registry=r,
+        )
         self.launcher_log_lines = Counter(
             PREFIX + "launcher_log_lines", "Launcher log lines read, by result.", ["result"], registry=r
         )

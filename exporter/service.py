@@ -23,10 +23,11 @@ from exporter.settings import Address, Settings
 from exporter.sources.guestosinfo import GuestInfoPoller
 from exporter.sources.launcher_logs import LauncherLogs
 from exporter.sources.poll_plan import PollPlan, PollSettings
+from exporter.state.addresses import AddressBook
 from exporter.state.fleet import Fleet
 from exporter.state.guest_report import GuestCheckThresholds
 from exporter.state.records import VmKey, VmState
-from exporter.state.sharding import owns
+from exporter.state.sharding import owns, shard_of
 from exporter.state.vm import JudgeSettings
 from exporter.web.app import build_app
 from exporter.web.guard import ConnectionGuard, ConnectionLimits, serve
@@ -34,6 +35,7 @@ from exporter.web.guest_reports import build_guest_report_app
 from exporter.web.health import Readiness
 from exporter.web.inventory import Inventory
 from exporter.web.metrics import MetricsEndpoint
+from exporter.web.shard_forwarding import ShardForwarder
 
 RawObject = Mapping[str, Any]
 RELIST_CHUNK = 500
@@ -48,10 +50,14 @@ class FleetSink:
     metrics: SelfMetrics
     clock: Callable[[], float] = time.time
     log: Any = field(default_factory=lambda: structlog.get_logger().bind(component="sink"))
+    # With several shards: the addresses of every VMI, to send guest reports on to their shard.
+    addresses: AddressBook | None = None
 
     async def replace(self, resource: str, items: Sequence[RawObject], *, namespace: str | None) -> None:
         """Feed a full list in chunks, yielding between them: a list of 100k objects must not
         stall scrapes and health checks for seconds."""
+        if self.addresses is not None and resource == resources.VMIS.name:
+            self.addresses.replace(items, namespace=namespace)
         relist = self.fleet.begin_relist(resource)
         for start in range(0, len(items), RELIST_CHUNK):
             self._feed(relist, items[start : start + RELIST_CHUNK])
@@ -71,9 +77,13 @@ class FleetSink:
                     self.metrics.malformed.labels(relist.resource, "unprocessable").inc()
 
     def upsert(self, resource: str, raw: RawObject) -> None:
+        if self.addresses is not None and resource == resources.VMIS.name:
+            self.addresses.upsert(raw)
         self.fleet.upsert(resource, raw, self.clock())
 
     def delete(self, resource: str, raw: RawObject) -> None:
+        if self.addresses is not None and resource == resources.VMIS.name:
+            self.addresses.delete(raw)
         self.fleet.delete(resource, raw, self.clock())
 
     def synced(self, resource: str) -> None:
@@ -116,6 +126,7 @@ class Exporter:
         clock: Callable[[], float] = time.time,
         guest_report_token: str | None = None,
         simulated: bool = False,
+        shard_token: str | None = None,
     ) -> None:
         self.settings = settings
         self.guest_report_token = guest_report_token
@@ -142,15 +153,10 @@ class Exporter:
             freeze_episode_gap=settings.freeze_episode_gap,
         )
         self.inventory = Inventory(self.fleet, clock=clock, simulated=simulated)
-        self.sink = FleetSink(self.fleet, self.readiness, self.metrics, clock)
+        self.addresses, self.forwarder = shard_forwarding(settings, shard_token, self.metrics)
+        self.sink = FleetSink(self.fleet, self.readiness, self.metrics, clock, addresses=self.addresses)
         self.endpoint = MetricsEndpoint(self.store, self.metrics)
-        self.resources = [
-            resources.VMIS,
-            resources.VMS,
-            resources.SNAPSHOTS,
-            resources.EVENTS,
-            resources.BACKUPS,
-        ]
+        self.resources = [resources.VMIS, resources.VMS, resources.SNAPSHOTS, resources.EVENTS, resources.BACKUPS]
         self.readiness.expect(r.name for r in self.resources)
         self.launcher_logs: LauncherLogs | None = None
         if settings.follow_launcher_logs:
@@ -275,6 +281,7 @@ class Exporter:
             accept=lambda key, report: self.fleet.apply_guest_report(key, report, self.clock()),
             results=self.metrics.guest_reports,
             clock=self.clock,
+            forwarder=self.forwarder,
         )
 
     async def run(self, stop: asyncio.Event, *, extra_tasks: Sequence[Callable[[], Any]] = ()) -> None:
@@ -309,6 +316,31 @@ class Exporter:
         finally:
             for listener in runners:
                 await listener.close()
+            if self.forwarder is not None:
+                await self.forwarder.close()
+
+
+def shard_forwarding(
+    settings: Settings, shard_token: str | None, metrics: SelfMetrics
+) -> tuple[AddressBook | None, ShardForwarder | None]:
+    """With several shards and a forward URL: every VMI's addresses, and what sends guest reports
+    for other shards' VMs on to them."""
+    if settings.total_shards <= 1 or not settings.guest_report_forward_url or not shard_token:
+        return None, None
+    addresses = AddressBook()
+
+    def owner_of(address: str) -> int | None:
+        key = addresses.lookup(address)
+        shard = shard_of(key, settings.total_shards) if key is not None else None
+        return shard if shard != settings.shard else None
+
+    forwarder = ShardForwarder(
+        url_template=settings.guest_report_forward_url,
+        token=shard_token,
+        owner_of=owner_of,
+        results=metrics.guest_report_forwards,
+    )
+    return addresses, forwarder
 
 
 def _url(address: Any) -> str:

@@ -55,6 +55,8 @@ class Settings:
     guestosinfo_timeout: float = 10.0
     guest_report_listen: Address | None = None
     guest_report_token_file: str | None = None
+    guest_report_forward_url: str | None = None
+    shard_token_file: str | None = None
     guest_report_max_age: float = 1800.0
     guest_min_free_bytes: int = 300 * 1024 * 1024
     guest_min_free_ratio: float = 0.15
@@ -116,6 +118,13 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
         problems["guestosinfo_concurrency"] = "must be at least 1"
     if args.launcher_log_streams < 1:
         problems["launcher_log_streams"] = "must be at least 1"
+    forward_url, shard_token_file = args.guest_report_forward_url, args.shard_token_file
+    if forward_url is not None and "{shard}" not in forward_url:
+        problems["guest_report_forward_url"] = "must contain {shard}, e.g. http://exporter-{shard}.exporter-shards:9746"
+    if (forward_url is None) != (shard_token_file is None):
+        problems["shard_token_file"] = "--guest-report-forward-url and --shard-token-file go together"
+    if shard_token_file and not os.path.isfile(shard_token_file):
+        problems["shard_token_file"] = "not a readable file"
     if args.guest_report_token_file and not os.path.isfile(args.guest_report_token_file):
         problems["guest_report_token_file"] = "not a readable file"
     if report_listen is not None and not args.guest_report_token_file and not getattr(args, "demo", False):
@@ -137,6 +146,8 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
         guestosinfo_timeout=args.guestosinfo_timeout,
         guest_report_listen=report_listen,
         guest_report_token_file=args.guest_report_token_file,
+        guest_report_forward_url=forward_url,
+        shard_token_file=shard_token_file,
         guest_report_max_age=args.guest_report_max_age,
         follow_launcher_logs=args.follow_launcher_logs,
         launcher_log_streams=args.launcher_log_streams,

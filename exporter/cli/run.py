@@ -102,6 +102,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sharding = parser.add_argument_group("sharding")
     sharding.add_argument("--shard", type=int, default=None, help="this instance's shard (default: pod ordinal)")
     sharding.add_argument("--total-shards", type=int, default=1)
+    sharding.add_argument(
+        "--guest-report-forward-url",
+        metavar="TEMPLATE",
+        help="where another shard takes guest reports for its VMs, {shard} replaced by its ordinal "
+        "(e.g. http://kubevirt-vss-exporter-{shard}.kubevirt-vss-exporter-shards:9746/api/v1/guest-reports/forwarded)",
+    )
+    sharding.add_argument(
+        "--shard-token-file", metavar="PATH", help="bearer token the shards use between them (not the guests' token)"
+    )
     demo = parser.add_argument_group("demo")
     demo.add_argument("--demo", action="store_true", help="run against a simulated KubeVirt API on loopback")
     demo.add_argument("--demo-vms", type=int, default=None, metavar="N", help="simulated fleet size")
@@ -159,13 +168,13 @@ async def _demo_cluster(args: argparse.Namespace) -> AsyncIterator[tuple[Any, st
             yield simulator, kubeconfig
 
 
-def read_token(path: str | None) -> str | None:
-    """The guest-report bearer token from its file (None without a file)."""
+def read_token(path: str | None, *, setting: str = "guest_report_token_file") -> str | None:
+    """A bearer token from its file (None without a file)."""
     if path is None:
         return None
     token = Path(path).read_text(encoding="utf-8").strip()
     if not token:
-        raise SettingsError({"guest_report_token_file": "the file is empty"})
+        raise SettingsError({setting: "the file is empty"})
     return token
 
 
@@ -191,7 +200,10 @@ async def _run(settings: Settings, args: argparse.Namespace) -> None:
             token = token or secrets.token_hex(32)
         client = await KubeClient.connect(kubeconfig=settings.kubeconfig, context=settings.context)
         stack.push_async_callback(client.close)
-        exporter = Exporter(settings, client=client, guest_report_token=token, simulated=simulator is not None)
+        shard_token = read_token(settings.shard_token_file, setting="shard_token_file")
+        exporter = Exporter(
+            settings, client=client, guest_report_token=token, shard_token=shard_token, simulated=simulator is not None
+        )
         if simulator is not None:
             extra_tasks.append(lambda: _simulated_guests(simulator, exporter, token or "", args.demo_report_interval))
         await exporter.run(stop, extra_tasks=extra_tasks)

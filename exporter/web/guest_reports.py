@@ -24,6 +24,7 @@ from exporter import untrusted
 from exporter.state.guest_report import GuestReport, InvalidGuestReport, parse_guest_report
 from exporter.state.records import VmKey
 from exporter.web.rate_limit import SourceRateLimiter
+from exporter.web.shard_forwarding import FORWARDED_PATH, ShardForwarder
 
 GUEST_REPORTS_PATH = "/api/v1/guest-reports"
 JSON_CONTENT_TYPE = "application/json"
@@ -82,6 +83,15 @@ class _Rejected(Exception):
         self.headers = headers or {}
 
 
+class _Forward(Exception):
+    """The VM belongs to another shard: send ``body`` on to shard ``shard``."""
+
+    def __init__(self, shard: int, body: bytes) -> None:
+        super().__init__(shard)
+        self.shard = shard
+        self.body = body
+
+
 @dataclass(frozen=True, slots=True)
 class _Ingest:
     """Admits one report at a time: each step either passes or raises ``_Rejected``."""
@@ -93,15 +103,31 @@ class _Ingest:
     limiter: SourceRateLimiter
     clock: Callable[[], float]
     max_body_bytes: int
+    forwarder: ShardForwarder | None = None
 
     def count(self, result: str) -> None:
         self.results.labels(result=result).inc()
 
     async def receive(self, request: web.Request) -> web.Response:
-        source = source_address(request)
+        return await self.respond(request, source_address(request), forwarded=False)
+
+    async def receive_forwarded(self, request: web.Request) -> web.Response:
+        """A report another shard received for a VM of this shard, with the guest's address vouched for."""
+        source = self.forwarder.vouched_source(request) if self.forwarder is not None else None
+        if source is None:
+            self.count(UNAUTHORIZED)
+            peer = source_address(request)
+            _log.warning("guest_report_rejected", result=UNAUTHORIZED, source=peer, reason="shard_token")
+            return web.json_response({"error": UNAUTHORIZED}, status=401, headers={"WWW-Authenticate": "Bearer"})
+        return await self.respond(request, source, forwarded=True)
+
+    async def respond(self, request: web.Request, source: str, *, forwarded: bool) -> web.Response:
         try:
-            key, report = await self.admit(request, source)
+            key, report = await self.admit(request, source, forwarded=forwarded)
             self.accept(key, report)
+        except _Forward as forward:
+            assert self.forwarder is not None
+            return await self.forwarder.forward(forward.shard, source, forward.body)
         except _Rejected as rejected:
             self.count(rejected.result)
             if rejected.result != RATE_LIMITED or self.limiter.first_refusal(source):
@@ -119,16 +145,18 @@ class _Ingest:
             {"namespace": key.namespace, "name": key.name, "writersFailed": report.writers_failed}, status=202
         )
 
-    async def admit(self, request: web.Request, source: str) -> tuple[VmKey, GuestReport]:
+    async def admit(self, request: web.Request, source: str, *, forwarded: bool) -> tuple[VmKey, GuestReport]:
         # Order: rate limit first, so guessing tokens or addresses is throttled before any work; then
         # the declared size, refused before reading a byte; then the token before the source, so an
         # unauthenticated caller cannot learn which addresses belong to a VM (403 vs 401); the body
         # is read, bounded, only for authenticated and attributed callers, then decoded and validated.
+        # A report for a VM of another shard is read the same way and sent on (never twice).
         self.check_rate(source)
         if request.content_length is not None and request.content_length > self.max_body_bytes:
             raise _Rejected(413, TOO_LARGE, "declared_length", _too_large(self.max_body_bytes))
-        self.check_token(request)
-        key = self.attribute(source)
+        if not forwarded:
+            self.check_token(request)
+        key, owner = self.locate(source, forwarded=forwarded)
         if request.content_type != JSON_CONTENT_TYPE:
             raise _Rejected(
                 415,
@@ -140,7 +168,19 @@ class _Ingest:
         body = await _read_bounded(request, self.max_body_bytes)
         if body is None:
             raise _Rejected(413, TOO_LARGE, "body_length", _too_large(self.max_body_bytes))
+        if owner is not None:
+            raise _Forward(owner, body)
+        assert key is not None
         return key, self.parse(body)
+
+    def locate(self, source: str, *, forwarded: bool) -> tuple[VmKey | None, int | None]:
+        """This shard's VM behind ``source``, or else the other shard that owns it (not for forwarded reports)."""
+        key = self.resolve_source(source) if source else None
+        if key is None and not forwarded and self.forwarder is not None and source:
+            owner = self.forwarder.owner_of(source)
+            if owner is not None:
+                return None, owner
+        return self.attribute(key, source), None
 
     def check_rate(self, source: str) -> None:
         wait = self.limiter.take(source)
@@ -154,8 +194,7 @@ class _Ingest:
             reason = "missing_token" if presented is None else "bad_token"
             raise _Rejected(401, UNAUTHORIZED, reason, {"error": UNAUTHORIZED}, headers={"WWW-Authenticate": "Bearer"})
 
-    def attribute(self, source: str) -> VmKey:
-        key = self.resolve_source(source) if source else None
+    def attribute(self, key: VmKey | None, source: str) -> VmKey:
         if key is None:
             raise _Rejected(
                 403,
@@ -216,8 +255,10 @@ def build_guest_report_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     rate_limit_per_minute: int = 30,
     max_tracked_sources: int = DEFAULT_MAX_TRACKED_SOURCES,
+    forwarder: ShardForwarder | None = None,
 ) -> web.Application:
-    """The ingest app; ``results`` is a Counter labelled ("result",)."""
+    """The ingest app; ``results`` is a Counter labelled ("result",). With ``forwarder`` (several
+    shards), reports for other shards' VMs go on to them, and theirs are taken at ``FORWARDED_PATH``."""
     if not token:
         raise ValueError("the guest report token must not be empty")
     ingest = _Ingest(
@@ -228,10 +269,13 @@ def build_guest_report_app(
         limiter=SourceRateLimiter(per_minute=rate_limit_per_minute, max_sources=max_tracked_sources, clock=clock),
         clock=clock,
         max_body_bytes=max_body_bytes,
+        forwarder=forwarder,
     )
     app = web.Application(middlewares=[_count_unrouted(ingest.count)], client_max_size=max_body_bytes)
     app[GUEST_REPORT_LIMITER] = ingest.limiter
     app.router.add_post(GUEST_REPORTS_PATH, ingest.receive)
+    if forwarder is not None:
+        app.router.add_post(FORWARDED_PATH, ingest.receive_forwarded)
     return app
 
 

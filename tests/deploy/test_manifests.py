@@ -32,6 +32,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from exporter.web.shard_forwarding import FORWARDED_PATH
 from tests.tools import required_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,6 +71,7 @@ WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job",
 METRICS_PORT = 9745
 GUEST_REPORT_PORT = 9746
 GUEST_REPORT_SECRET = "kubevirt-vss-exporter-guest-report-token"
+SHARD_SECRET = "kubevirt-vss-exporter-shard-token"
 GUEST_REPORT_TOKEN_FILE = "/etc/kubevirt-vss-exporter/guest-report-token/token"
 DASHBOARDS_CONFIGMAP = "kubevirt-vss-exporter-dashboards"
 # kube-prometheus-stack's Prometheus selects ServiceMonitors and PrometheusRules by this label
@@ -111,6 +113,12 @@ VARIANTS = (
         components=ALL_COMPONENTS,
         sharded=True,
         enabled=frozenset(ALL_COMPONENTS),
+    ),
+    Variant(
+        "sharded-guest-reports",
+        path="deploy/overlays/sharded-guest-reports",
+        sharded=True,
+        enabled=frozenset({GUEST_REPORTS}),
     ),
     Variant("full", path="deploy/overlays/full", enabled=frozenset(ALL_COMPONENTS)),
     Variant("kube-prometheus-stack", path="deploy/overlays/kube-prometheus-stack", enabled=frozenset({MONITORING})),
@@ -438,7 +446,8 @@ def test_exporter_accepts_the_deployed_arguments(render: Render, variant: Varian
     # The token file is mounted from a Secret in the cluster; stand in a local one.
     token = tmp_path / "token"
     token.write_text("0" * 64)
-    argv = [f"--guest-report-token-file={token}" if a.startswith("--guest-report-token-file=") else a for a in args[1:]]
+    stand_ins = {flag: f"{flag}{token}" for flag in ("--guest-report-token-file=", "--shard-token-file=")}
+    argv = [next((v for k, v in stand_ins.items() if a.startswith(k)), a) for a in args[1:]]
     # No abbreviations: the manifests must spell every flag out.
     parser = argparse.ArgumentParser(prog="kubevirt-vss-exporter run", allow_abbrev=False)
     run_command.add_arguments(parser)
@@ -534,8 +543,7 @@ def test_guest_report_listener(render: Render, variant: Variant) -> None:
     assert f"--guest-report-token-file={GUEST_REPORT_TOKEN_FILE}" in args
     assert {"name": "guest-reports", "containerPort": GUEST_REPORT_PORT, "protocol": "TCP"} in container["ports"]
 
-    (volume,) = [v for v in spec["volumes"] if "secret" in v]
-    assert volume["secret"]["secretName"] == GUEST_REPORT_SECRET
+    (volume,) = [v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == GUEST_REPORT_SECRET]
     assert volume["secret"]["items"] == [{"key": "token", "path": "token"}]
     assert volume["secret"].get("optional", False) is False
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
@@ -555,6 +563,36 @@ def test_guest_report_listener(render: Render, variant: Variant) -> None:
             "ports": [{"port": GUEST_REPORT_PORT, "protocol": "TCP"}],
         }
     ]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
+def test_sharded_guest_reports_are_routed_to_the_owning_shard(render: Render, variant: Variant) -> None:
+    objs = render(variant)
+    workload = _the_workload(objs)
+    args = _args(workload)
+    forward = [a.split("=", 1)[1] for a in args if a.startswith("--guest-report-forward-url=")]
+    if not (variant.sharded and variant.has(GUEST_REPORTS)) or variant.name == "sharded+all":
+        assert not forward and not [a for a in args if a.startswith("--shard-token-file")]
+        return
+    # Each shard by its StatefulSet pod DNS name: <statefulset>-<ordinal>.<governing Service>.
+    headless = _one(objs, "Service", workload["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    assert forward == [
+        f"http://{workload['metadata']['name']}-{{shard}}.{workload['spec']['serviceName']}:{GUEST_REPORT_PORT}"
+        + FORWARDED_PATH
+    ]
+    (token_file,) = [a.split("=", 1)[1] for a in args if a.startswith("--shard-token-file=")]
+    spec = _pod_template(workload)["spec"]
+    (volume,) = [v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == SHARD_SECRET]
+    (mount,) = [m for m in _container(workload)["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True and f"{mount['mountPath']}/token" == token_file
+    # The shards reach each other on the guest-report port: allowed out of one and into the other.
+    labels = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/instance": NAME}
+    exporter_pods = {"podSelector": {"matchLabels": labels}}
+    port = [{"port": GUEST_REPORT_PORT, "protocol": "TCP"}]
+    policy = _one(objs, "NetworkPolicy", "kubevirt-vss-exporter-shard-reports")["spec"]
+    assert policy["ingress"] == [{"from": [exporter_pods], "ports": port}]
+    assert policy["egress"] == [{"to": [exporter_pods], "ports": port}]
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)

@@ -91,6 +91,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Runni
         seed_objects: list[tuple[str, dict]] = (),
         simulator: Simulator | None = None,
         guest_report_token: str | None = None,
+        shard_token: str | None = None,
         **overrides: object,
     ) -> Running:
         """A new exporter; against a new story-less simulator unless one is given (a restart)."""
@@ -113,7 +114,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Runni
             **overrides,
         )
         client = await KubeClient.connect(kubeconfig=str(kubeconfig))
-        exporter = Exporter(settings, client=client, guest_report_token=guest_report_token)
+        exporter = Exporter(settings, client=client, guest_report_token=guest_report_token, shard_token=shard_token)
         stop = asyncio.Event()
         task = asyncio.create_task(exporter.run(stop))
         started.append((stop, task, client))
