@@ -104,6 +104,11 @@ def _last_error_info(state: VmState) -> Iterable[Sample]:
         yield labels, 1.0
 
 
+def _storage_failures(state: VmState) -> Iterable[Sample]:
+    for reason, count in state.storage_failure_counts:
+        yield (reason,), float(count)
+
+
 def _gauge(name: str, help_text: str, fn: SampleFn, labels: tuple[str, ...] = ()) -> FamilySpec:
     return FamilySpec(PREFIX + name, "gauge", help_text, labels, fn)
 
@@ -219,6 +224,19 @@ FAMILIES: tuple[FamilySpec, ...] = (
         "Details of the newest freeze failure of the VM.",
         _last_error_info,
         ("reason", "cause", "hresult", "hresult_name", "volume", "mount_point", "source"),
+    ),
+    FamilySpec(
+        PREFIX + "snapshot_storage_failures_total",
+        "counter",
+        "Snapshots that failed in storage (errors the snapshot controller writes itself), one per snapshot and "
+        "reason; never freeze failures.",
+        ("reason",),
+        _storage_failures,
+    ),
+    _gauge(
+        "last_snapshot_storage_failure_timestamp_seconds",
+        "When the newest snapshot storage failure of the VM was written.",
+        lambda s: _number(s.last_storage_failure_timestamp),
     ),
 )
 

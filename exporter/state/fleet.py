@@ -24,6 +24,7 @@ from exporter.state.freeze_errors import (
 from exporter.state.guest_report import GuestReport
 from exporter.state.records import GuestInfo, SnapshotFacts, SnapshotJudgement, VmKey, VmState
 from exporter.state.snapshots import parse_snapshot
+from exporter.state.storage_failures import StorageFailureLedger
 from exporter.state.vm import (
     JudgeSettings,
     VmRecord,
@@ -76,6 +77,7 @@ class Fleet:
         # (also for objects of other shards, which are parsed only to be dropped).
         self._versions: dict[str, dict[tuple[str, str], str]] = {VMIS: {}, VMS: {}, SNAPSHOTS: {}}
         self.freeze_errors = FreezeErrorLedger(gap=freeze_episode_gap)
+        self.storage_failures = StorageFailureLedger()
         self._vmi_uids: dict[str, VmKey] = {}
         self._published: dict[VmKey, VmState] = {}
         # (when, key): VMs whose judgement changes by the clock alone; stale entries are harmless.
@@ -227,6 +229,7 @@ class Fleet:
         """Re-judge the VMs whose state changes with the clock (deadlines, stuck-frozen, report age)."""
         self.freeze_errors.advance(now)
         self.freeze_errors.prune(lambda key: key in self._records)
+        self.storage_failures.prune(lambda key: key in self._records)
         due: set[VmKey] = set()
         while self._due and self._due[0][0] <= now:
             when, key = heapq.heappop(self._due)
@@ -280,6 +283,7 @@ class Fleet:
         previous = record.vmi
         if previous is not None and previous.uid != facts.uid:
             # A new life of the same VM: what belonged to the old VMI goes.
+            record.note_thawed()
             record.frozen_since = None
             record.guest = None
             record.guest_report = None
@@ -287,7 +291,10 @@ class Fleet:
         if facts.fs_frozen and facts.running:
             if record.frozen_since is None:
                 record.frozen_since = now
+                record.note_frozen(now)
         else:
+            if record.frozen_since is not None:
+                record.note_thawed(now)
             record.frozen_since = None
         if previous is not None:
             self._vmi_uids.pop(previous.uid, None)
@@ -336,6 +343,7 @@ class Fleet:
         observation = from_snapshot(facts)
         if observation is not None:
             self.freeze_errors.add(observation)
+        self.storage_failures.observe(facts)
         return facts.key
 
     def _forget(self, resource: str, key: VmKey, identity: tuple[str, str], raw: Mapping[str, Any] | None) -> None:
@@ -352,6 +360,7 @@ class Fleet:
             record.report_evidence.clear()
             record.vmi = None
             record.guest = None
+            record.note_thawed()
             record.frozen_since = None
         elif resource == VMS:
             record.vm = None
@@ -394,7 +403,16 @@ class Fleet:
             failure_reason=self._failure_reason,
             thaw_timeout_seen=self._thaw_timeout_seen,
         )
-        if state is None or not self.freeze_errors.has(record.key):
+        if state is None:
+            return state
+        storage = self.storage_failures.summary(record.key)
+        if storage.counts:
+            state = replace(
+                state,
+                storage_failure_counts=storage.counts,
+                last_storage_failure_timestamp=storage.last_timestamp,
+            )
+        if not self.freeze_errors.has(record.key):
             return state
         counts, last_by_reason, detail = self.freeze_errors.summary(record.key, state.volumes)
         return replace(

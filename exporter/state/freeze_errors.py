@@ -94,7 +94,7 @@ def from_event(raw: Any) -> FreezeObservation | None:
 
 
 def from_backup(raw: Any) -> FreezeObservation | None:
-    """A VirtualMachineBackup whose ``Quiesced`` condition is False because the freeze failed."""
+    """A VirtualMachineBackup whose freeze failed: ``Quiesced=False`` (v1.9+), or the ``Done`` warning (v1.8)."""
     problems = r.Problems()
     identity = r.object_identity(raw, problems)
     if identity is None:
@@ -110,7 +110,9 @@ def from_backup(raw: Any) -> FreezeObservation | None:
         if isinstance(c, Mapping)
     }
     quiesced = conditions.get("Quiesced")
-    if quiesced is None or quiesced.get("status") != "False" or quiesced.get("reason") != "QuiesceFailed":
+    if quiesced is None:
+        return _from_backup_v18(conditions, VmKey(namespace, vm), uid, problems)
+    if quiesced.get("status") != "False" or quiesced.get("reason") != "QuiesceFailed":
         return None
     at = r.timestamp(quiesced, "lastTransitionTime", problems)
     if at is None:
@@ -118,8 +120,29 @@ def from_backup(raw: Any) -> FreezeObservation | None:
     complete = conditions.get("Complete") or {}
     # The freeze error itself is only in the completion warning; the Quiesced message is generic.
     text = r.string(complete, "message", problems, limit=MAX_TEXT) or r.string(quiesced, "message", problems)
-    text = text.removeprefix("Completed VirtualMachineBackup, warning: ")
+    text = text.removeprefix(_BACKUP_WARNING)
     return FreezeObservation(VmKey(namespace, vm), at, text, BACKUP, f"backup/{uid}")
+
+
+_BACKUP_WARNING = "Completed VirtualMachineBackup, warning: "
+_BACKUP_FREEZE_FAILED = "Failed freezing guest filesystem: "
+
+
+def _from_backup_v18(
+    conditions: Mapping[Any, Mapping[str, Any]], key: VmKey, uid: str, problems: r.Problems
+) -> FreezeObservation | None:
+    """v1.8 has no Quiesced condition: a freeze failure is the warning in the reason of ``Done``."""
+    done = conditions.get("Done")
+    if done is None or done.get("status") != "True":
+        return None
+    reason = r.string(done, "reason", problems, limit=MAX_TEXT)
+    if not reason.startswith(_BACKUP_WARNING + _BACKUP_FREEZE_FAILED):
+        return None
+    at = r.timestamp(done, "lastTransitionTime", problems)
+    if at is None:
+        return None
+    text = reason.removeprefix(_BACKUP_WARNING + _BACKUP_FREEZE_FAILED)
+    return FreezeObservation(key, at, text, BACKUP, f"backup/{uid}")
 
 
 _LOG_MESSAGES = ("failed to freeze vmi", "failed to unfreeze vmi", "failed freezing guest filesystem")

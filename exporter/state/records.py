@@ -200,4 +200,6 @@ class VmState:
     freeze_error_counts: tuple[tuple[str, str, int], ...] = ()
     last_freeze_error_by_reason: tuple[tuple[str, float], ...] = ()
     last_freeze_error: FreezeErrorDetail | None = None
+    storage_failure_counts: tuple[tuple[str, int], ...] = ()
+    last_storage_failure_timestamp: float | None = None
     problems: tuple[str, ...] = field(default=(), compare=False)

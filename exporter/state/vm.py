@@ -22,6 +22,10 @@ from exporter.state.records import (
 from exporter.state.snapshots import last_finished
 from exporter.state.storage_failures import storage_failure_reason
 
+FROZEN_INTERVALS = 16
+# Windows releases a VSS write hold after 10 s (VSS_E_HOLD_WRITES_TIMEOUT).
+VSS_HOLD_LIMIT = 10.0
+
 
 @dataclass(slots=True)
 class VmRecord:
@@ -39,10 +43,32 @@ class VmRecord:
     # snapshot is judged by the report current at its creation time (full reports are large).
     guest_report: GuestReport | None = None
     report_evidence: list[tuple[float, GuestEvidence]] = field(default_factory=list)
+    # When the VMI said frozen: (first seen, thawed at or None), oldest first, for judging snapshot starts.
+    frozen_intervals: list[tuple[float, float | None]] = field(default_factory=list)
 
     @property
     def exists(self) -> bool:
         return self.vm is not None or self.vmi is not None
+
+    def note_frozen(self, at: float) -> None:
+        self.frozen_intervals.append((at, None))
+        del self.frozen_intervals[:-FROZEN_INTERVALS]
+
+    def note_thawed(self, at: float | None = None) -> None:
+        """Close the open frozen interval; without a time (the VMI went away) it claims nothing."""
+        if self.frozen_intervals and self.frozen_intervals[-1][1] is None:
+            start = self.frozen_intervals[-1][0]
+            self.frozen_intervals[-1] = (start, start if at is None else at)
+
+    def frozen_long_before(self, moment: float) -> bool:
+        """Whether the VMI had said frozen for longer than the VSS hold limit at ``moment``.
+
+        The snapshot controller skips the freeze while the VMI says frozen; a freeze older than the
+        10 s hold limit was released by Windows long before, so nothing held the writes.
+        """
+        return any(
+            start <= moment - VSS_HOLD_LIMIT and (end is None or end >= moment) for start, end in self.frozen_intervals
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +153,8 @@ class _SnapshotJudge:
             failure_reason=reason,
             storage_failure=storage_failure_reason(snapshot.error_message),
             thaw_failure=thaw_failure,
+            frozen_at_start=self.is_windows and self.record.frozen_long_before(snapshot.created_at),
+            partial_volumes=_snapshottable_excluded(self.record, snapshot),
         )
         return judge(snapshot, context)
 
@@ -236,6 +264,14 @@ def build_state(
         else (),
         guest_report_timestamp=report.received_at if report is not None else None,
     )
+
+
+def _snapshottable_excluded(record: VmRecord, snapshot: SnapshotFacts) -> tuple[str, ...]:
+    """Excluded volumes that the VM reports as snapshottable: the snapshot is partial (before 1.9 says so)."""
+    if not snapshot.excluded_volumes or record.vm is None:
+        return ()
+    enabled = {v.name for v in record.vm.volume_snapshot_statuses if v.enabled}
+    return tuple(v for v in snapshot.excluded_volumes if v in enabled)
 
 
 def _fsfreeze_unavailable_at(record: VmRecord, moment: float) -> bool:

@@ -256,3 +256,27 @@ def test_late_older_observation_joins_its_own_episode() -> None:
     ledger.add(observation(4805, snapshot="snap-2"))
     ledger.add(observation(1030, source="event", snapshot=None))
     assert ledger.summary(KEY, ())[0] == (("add_volume_to_snapshot_set", "unknown", 2),)
+
+
+def test_from_backup_v1_8_done_condition_warning() -> None:
+    # v1.8.0 has no Quiesced condition (staging/src/kubevirt.io/api/backup/v1alpha1/types.go:229-252): the
+    # launcher sets BackupMsg "Failed freezing guest filesystem: %s" (pkg/virt-launcher/virtwrap/storage/
+    # backup.go:49,183-185) and the controller puts "Completed VirtualMachineBackup, warning: %s" into the
+    # reason of Done=True (pkg/storage/cbt/backup.go:79,1278-1283,1430).
+    done = {
+        "type": "Done",
+        "status": "True",
+        "reason": "Completed VirtualMachineBackup, warning: Failed freezing guest filesystem: " + ADD_VOLUME,
+        "lastTransitionTime": "2026-08-21T02:00:07Z",
+    }
+    raw = {
+        "metadata": {"namespace": "default", "name": "b1", "uid": "b"},
+        "spec": {"source": {"kind": "VirtualMachine", "name": "win2019"}},
+        "status": {"conditions": [done]},
+    }
+    seen = from_backup(raw)
+    assert seen is not None and seen.text == ADD_VOLUME and seen.key == KEY
+    clean = dict(done, reason="Successfully completed VirtualMachineBackup")
+    assert from_backup({**raw, "status": {"conditions": [clean]}}) is None
+    unfreeze = dict(done, reason="Completed VirtualMachineBackup, warning: Failed to unfreeze filesystem after backup")
+    assert from_backup({**raw, "status": {"conditions": [unfreeze]}}) is None
