@@ -191,6 +191,17 @@ def check_statuses(state: VmState, context: Context = EXPORTER) -> tuple[tuple[s
     return tuple(statuses)
 
 
+def failing_checks(state: VmState) -> tuple[str, ...]:
+    """The ``fail`` entries of ``check_statuses`` with the exporter's context, cheaply (the fleet table)."""
+    failing = [name for name, ok in state.checks if not ok]
+    last = state.last_snapshot
+    if last is not None and last.level < FILESYSTEM:
+        failing.append(SNAPSHOT_CONSISTENT)
+    if freeze_failing(state):
+        failing.append(FREEZE_NOT_FAILING)
+    return tuple(failing)
+
+
 def freeze_failing(state: VmState) -> bool:
     """The newest freeze failure is newer than the newest consistent snapshot (the alerting rule)."""
     error = state.last_freeze_error

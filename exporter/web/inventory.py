@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.state.diagnosis import Context, diagnose, diagnosis_object
@@ -19,6 +19,7 @@ from exporter.state.hresults import HRESULTS
 from exporter.state.records import VmKey, VmState
 from exporter.state.runbooks import RUNBOOK_BASE_URL
 from exporter.state.vm import current_report
+from exporter.web.fleet_table import FleetRow, fleet_row
 
 MAX_SNAPSHOTS = 20
 MAX_EPISODES = 20
@@ -31,9 +32,22 @@ class Inventory:
     clock: Callable[[], float] = time.time
     simulated: bool = False
     runbook_base_url: str = RUNBOOK_BASE_URL
+    # VM → (the state a row was built from, the row). Published states are replaced, never changed,
+    # so a row is rebuilt only for VMs whose state is a new object.
+    _rows: dict[VmKey, tuple[VmState, FleetRow]] = field(default_factory=dict, repr=False)
 
     def states(self) -> Iterable[VmState]:
         return self.fleet.states()
+
+    def rows(self) -> list[FleetRow]:
+        """One fleet-table row per exported VM."""
+        previous, current = self._rows, {}
+        for state in self.fleet.states():
+            cached = previous.get(state.key)
+            row = cached[1] if cached is not None and cached[0] is state else fleet_row(state)
+            current[state.key] = (state, row)
+        self._rows = current
+        return [row for _, row in current.values()]
 
     def context(self, key: VmKey, now: float) -> Context:
         """What the exporter knows about one VM beyond its state."""

@@ -41,7 +41,7 @@ def add_status_routes(app: web.Application, inventory: Inventory, status: Callab
     async def fleet(request: web.Request) -> web.Response:
         query = FleetQuery.parse(request.query)
         body = fleet_html(
-            fleet_page(inventory.states(), query),
+            fleet_page(inventory.rows(), query),
             now=inventory.clock(),
             simulated=inventory.simulated,
             status=status(),
@@ -56,7 +56,7 @@ def add_status_routes(app: web.Application, inventory: Inventory, status: Callab
 
     async def api_list(request: web.Request) -> web.Response:
         query = FleetQuery.parse(request.query)
-        result = fleet_page(inventory.states(), query)
+        result = fleet_page(inventory.rows(), query)
         return web.json_response(
             {
                 "simulated": inventory.simulated,

@@ -14,6 +14,7 @@ from exporter.state.diagnosis import (
     check_statuses,
     diagnose,
     diagnosis_object,
+    failing_checks,
     judge_checks,
 )
 from exporter.state.guest_report import GuestCheckThresholds
@@ -118,6 +119,7 @@ def test_healthy_is_false_exactly_for_a_failing_check_a_low_level_or_a_recent_fr
 ) -> None:
     diagnosis = diagnose(state, now=NOW)
     assert set(diagnosis.failing) == failing
+    assert failing_checks(state) == diagnosis.failing  # the fleet table's shortcut agrees
     assert diagnosis.healthy is (not failing)
     assert len(diagnosis.problems) == len(failing)
 

@@ -36,7 +36,7 @@ FLEET = [
 
 
 def names(query: FleetQuery) -> list[str]:
-    return [row.name for row in fleet_page(FLEET, query).rows]
+    return [row.name for row in fleet_page([fleet_row(s) for s in FLEET], query).rows]
 
 
 def test_rows_carry_agent_state_and_failing_checks() -> None:
@@ -73,7 +73,7 @@ def test_filters_and_sorting(params: dict[str, str], expected: list[str]) -> Non
 
 
 def test_paging_and_counts_over_the_whole_fleet() -> None:
-    page = fleet_page(FLEET, FleetQuery.parse({"per_page": "2", "page": "3"}))
+    page = fleet_page([fleet_row(s) for s in FLEET], FleetQuery.parse({"per_page": "2", "page": "3"}))
     assert [r.name for r in page.rows] == ["d-stopped"] and page.pages == 3 and page.matched == 5
     assert page.levels == {"0": 0, "1": 1, "2": 0, "3": 3, "none": 1}
     assert page.agents == {"connected": 3, "disconnected": 1, "unsupported": 0, "not running": 1}

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import copy
+
+from exporter.state.fleet import VMIS
+from exporter.state.records import VmKey
+from exporter.web.inventory import Inventory
+from tests.web.hostile import HOSTILE_KEY, NOW, hostile_fleet, load
+
+
+def test_rows_are_rebuilt_only_for_vms_whose_state_changed() -> None:
+    fleet = hostile_fleet()
+    inventory = Inventory(fleet, clock=lambda: NOW)
+    first = {(r.namespace, r.name): r for r in inventory.rows()}
+    again = {(r.namespace, r.name): r for r in inventory.rows()}
+    assert all(again[key] is row for key, row in first.items())
+    frozen = copy.deepcopy(load("kubevirt/vmi-windows-agentconnected.json"))
+    frozen["metadata"].update(namespace="finance", name="win-ad-01", uid="vmi-uid-2", resourceVersion="9")
+    frozen["status"]["fsFreezeStatus"] = "frozen"
+    fleet.upsert(VMIS, frozen, NOW)
+    changed = {(r.namespace, r.name): r for r in inventory.rows()}
+    assert changed[("finance", "win-ad-01")] is not first[("finance", "win-ad-01")]
+    assert changed[("finance", "win-ad-01")].frozen is True
+    assert changed[tuple(HOSTILE_KEY)] is first[tuple(HOSTILE_KEY)]
+
+
+def test_detail_of_an_unknown_vm_is_none_and_a_known_one_carries_every_section() -> None:
+    inventory = Inventory(hostile_fleet(), clock=lambda: NOW, simulated=True)
+    assert inventory.detail(VmKey("finance", "nope")) is None
+    detail = inventory.detail(HOSTILE_KEY)
+    assert detail is not None and detail["simulated"] is True
+    for section in ("signals", "last_freeze_error", "freeze_episodes", "snapshots", "guest_report", "checks"):
+        assert detail[section], section
+    assert detail["freeze_episodes"][0]["reason"] == "add_volume_to_snapshot_set"
+    assert detail["snapshots"][0]["level"] == 0
+    assert detail["guest_report"]["age_seconds"] == 60.0
