@@ -19,8 +19,11 @@ HOSTILE_NAME = 'x"><svg onload=alert(1)>'
 HOSTILE_DESCRIPTION = "<b onmouseover=alert(2)>payroll</b><script>alert(3)</script>"
 HOSTILE_MESSAGE = "failed to add <script>alert(4)</script> to snapshot set: <img src=x onerror=alert(5)>"
 HOSTILE_WRITER = "<img src=x onerror=alert(6)>"
+# The classifier reads the volume out of the message; guestosinfo maps it to this mount point.
+HOSTILE_VOLUME = "<script>alert(4)</script>"
+HOSTILE_MOUNT = "<img src=y onerror=alert(8)>"
 HOSTILE_KEY = VmKey("finance", HOSTILE_NAME)
-PAYLOADS = (HOSTILE_NAME, HOSTILE_DESCRIPTION, HOSTILE_MESSAGE, HOSTILE_WRITER)
+PAYLOADS = (HOSTILE_NAME, HOSTILE_DESCRIPTION, HOSTILE_MESSAGE, HOSTILE_WRITER, HOSTILE_MOUNT)
 
 
 def load(relative: str) -> Any:
@@ -64,6 +67,11 @@ def hostile_fleet() -> Fleet:
     fleet.upsert(VMIS, vmi, NOW)
     fleet.upsert(SNAPSHOTS, snapshot, NOW)
     fleet.upsert(EVENTS, event, NOW)
+    guest_info = load("kubevirt/guestosinfo-windows.json")
+    guest_info["fsInfo"]["disks"].append(
+        {"diskName": HOSTILE_VOLUME, "mountPoint": HOSTILE_MOUNT, "fileSystemType": "NTFS", "usedBytes": 0}
+    )
+    fleet.apply_guest_info(key, "vmi-uid", guest_info, NOW)
     raw_report = load("guest_reports/two_failed_writers.json")
     raw_report["vssadmin"]["writers"] = raw_report["vssadmin"]["writers"].replace("SqlServerWriter", HOSTILE_WRITER)
     fleet.apply_guest_report(key, parse_guest_report(raw_report, received_at=NOW - 60), NOW)

@@ -15,7 +15,7 @@ from exporter.web.app import build_app
 from exporter.web.health import Readiness
 from exporter.web.inventory import Inventory
 from exporter.web.metrics import MetricsEndpoint
-from tests.web.hostile import HOSTILE_KEY, HOSTILE_MESSAGE, NOW, PAYLOADS, hostile_fleet
+from tests.web.hostile import HOSTILE_KEY, HOSTILE_MESSAGE, HOSTILE_MOUNT, NOW, PAYLOADS, hostile_fleet
 
 HOSTILE_PATH = f"/vm/{quote(HOSTILE_KEY.namespace, safe='')}/{quote(HOSTILE_KEY.name, safe='')}"
 
@@ -74,6 +74,7 @@ async def test_the_api_returns_the_same_diagnosis_as_the_page(client: TestClient
     assert detail["vm"] == f"{HOSTILE_KEY.namespace}/{HOSTILE_KEY.name}"
     assert detail["healthy"] is False
     assert detail["last_freeze_error"]["message"].endswith(HOSTILE_MESSAGE)
+    assert detail["last_freeze_error"]["mount_point"] == HOSTILE_MOUNT  # the volume, mapped by guestosinfo
     failing = [c["name"] for c in detail["checks"] if c["status"] == "fail"]
     assert failing == ["writers_stable", "last_snapshot_consistent", "freeze_not_failing"]
     assert {w["name"] for w in detail["guest_report"]["writers"] if w["failed"]} >= {PAYLOADS[3]}
