@@ -77,6 +77,20 @@ class SelfMetrics:
             PREFIX + "launcher_log_lines", "Launcher log lines read, by result.", ["result"], registry=r
         )
         self.launcher_log_streams = Gauge(PREFIX + "launcher_log_streams", "Launcher log streams open.", registry=r)
+        self.authenticated = Gauge(
+            PREFIX + "api_authenticated",
+            "1 while the API accepts our credentials; 0 after it answered 401 Unauthorized.",
+            registry=r,
+        )
+        self.credential_reloads = Counter(
+            PREFIX + "credential_reloads",
+            "Credential reloads by trigger (file_changed, unauthorized, tls) and result (changed, unchanged, error).",
+            ["trigger", "result"],
+            registry=r,
+        )
+        self.credentials_loaded = Gauge(
+            PREFIX + "credentials_loaded_timestamp_seconds", "When the credentials in use were loaded.", registry=r
+        )
         self.http_connections = Gauge(
             PREFIX + "http_connections", "Open connections per listener.", ["listener"], registry=r
         )

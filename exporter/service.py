@@ -133,6 +133,7 @@ class Exporter:
         self.client = client
         self.clock = clock
         self.metrics = SelfMetrics()
+        client.report_to(self.metrics)
         self.metrics.shard_ordinal.set(settings.shard)
         self.metrics.total_shards.set(settings.total_shards)
         selection = FamilySelection(allow=settings.metric_allowlist, deny=settings.metric_denylist)

@@ -100,6 +100,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--drop-streams-every", type=_positive(float), metavar="SECONDS",
                         help="every so many real seconds, abort every watch and log stream connection")
     faults.add_argument("--malformed", type=_count, default=0, metavar="N", help="add N VMIs with malformed bodies")
+    credentials = parser.add_argument_group(
+        "credential rotation",
+        "A rotation issues a new bearer token (the old one is refused from then on) and, with TLS, a new CA and "
+        "server certificate, and rewrites every kubeconfig and service-account folder written. Trigger it with "
+        "--rotate-credentials-every, with SIGHUP, or with POST /simulator/v1/rotate-credentials (current token).",
+    )
+    credentials.add_argument("--write-service-account", type=Path, metavar="DIR",
+                             help="write token and ca.crt into DIR as a pod's service-account folder holds them")
+    credentials.add_argument("--rotate-credentials-every", type=_positive(float), metavar="SECONDS",
+                             help="rotate the token and the CA every so many real seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +126,8 @@ class ServeOptions:
     guest_report_token: str = ""
     guest_report_interval: float = 300.0
     objects: Path | None = None
+    service_account: Path | None = None
+    rotate_credentials_every: float | None = None
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, ServeOptions]:
@@ -131,6 +143,8 @@ def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, ServeOp
         drop_streams_every=args.drop_streams_every, malformed=args.malformed,
         guest_reports_to=args.guest_reports_to, guest_report_interval=args.guest_report_interval, objects=args.objects,
         guest_report_token=_read_token(args.guest_report_token_file, required=args.guest_reports_to is not None),
+        service_account=getattr(args, "write_service_account", None),
+        rotate_credentials_every=getattr(args, "rotate_credentials_every", None),
     )
     return config, options
 
@@ -189,6 +203,15 @@ async def serve(
             log.info("kubeconfig_written", path=str(options.kubeconfig), context="kubevirt-vss-simulator")
             if not config.tls:
                 log.info("kubectl_needs_tls", reason="kubectl sends credentials only over TLS; drop --no-tls")
+        if options.service_account is not None:
+            sim.write_service_account(options.service_account)
+            log.info("service_account_written", path=str(options.service_account))
+        if signals:
+            loop.add_signal_handler(signal.SIGHUP, sim.rotate_credentials)
+            signals.append(signal.SIGHUP)
+        if options.rotate_credentials_every:
+            tasks.append(asyncio.create_task(_every(options.rotate_credentials_every, sim.rotate_credentials),
+                                             name="simulate-rotate-credentials"))
         if options.expire_watches_every:
             tasks.append(asyncio.create_task(_every(options.expire_watches_every, sim.faults.expire_watches),
                                              name="simulate-expire-watches"))

@@ -59,6 +59,18 @@ class TransportError(KubeError):
     reason = "transport"
 
 
+class ConfigurationError(KubeError):
+    """The kubeconfig or the service account cannot be used (missing, unreadable, invalid)."""
+
+    reason = "configuration"
+
+
+class CertificateError(KubeError):
+    """The server's certificate did not verify against our CA (which may have been rotated)."""
+
+    reason = "tls"
+
+
 class StalledStream(KubeError):
     """A watch or log stream sent nothing within the inactivity timeout."""
 
@@ -109,6 +121,8 @@ def from_exception(error: BaseException) -> KubeError:
         return error
     if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
         return TransportError("request timed out")
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return CertificateError(f"certificate verification failed: {str(error)[:MAX_BODY_EXCERPT]}")
     if isinstance(error, aiohttp.ClientResponseError):
         return from_status(error.status, str(error.message).encode())
     if isinstance(error, (aiohttp.ClientError, OSError)):

@@ -24,9 +24,10 @@ _TOKEN_LABEL = b"kubevirt-vss-simulator/token\x00"
 _KEY_LABEL = b"kubevirt-vss-simulator/tls\x00"
 
 
-def derive_token(seed: int) -> str:
-    """The bearer token the simulator accepts for ``seed``: hex SHA-256 of a fixed label and the seed."""
-    return hashlib.sha256(_TOKEN_LABEL + str(seed).encode()).hexdigest()
+def derive_token(seed: int, generation: int = 0) -> str:
+    """The bearer token the simulator accepts for ``seed`` (after ``generation`` rotations): hex SHA-256."""
+    rotated = f"/{generation}" if generation else ""
+    return hashlib.sha256(_TOKEN_LABEL + f"{seed}{rotated}".encode()).hexdigest()
 
 
 def build_kubeconfig(*, server: str, token: str, ca_pem: bytes | None) -> dict[str, Any]:
@@ -71,13 +72,28 @@ class TlsMaterial:
 
     def server_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.load_into(context)
+        return context
+
+    def load_into(self, context: ssl.SSLContext) -> None:
+        """Make ``context`` present this certificate; handshakes from now on use it."""
         with tempfile.TemporaryDirectory(prefix="kubevirt-vss-sim-tls-") as folder:
             cert, key = Path(folder, "tls.crt"), Path(folder, "tls.key")
             cert.write_bytes(self.cert_pem + self.ca_pem)
             key.write_bytes(self.key_pem)
             key.chmod(0o600)
             context.load_cert_chain(cert, key)
-        return context
+
+
+def write_service_account(directory: str | os.PathLike[str], *, token: str, ca_pem: bytes | None) -> None:
+    """Write ``token`` and ``ca.crt`` as a pod's service-account folder holds them, each replaced atomically."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in (("token", token.encode()), ("ca.crt", ca_pem or b"")):
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}-", dir=folder)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.replace(tmp, folder / name)
 
 
 def _derived_key(seed: int, purpose: bytes) -> Any:
@@ -88,17 +104,20 @@ def _derived_key(seed: int, purpose: bytes) -> Any:
     return ec.derive_private_key(secret, ec.SECP256R1())
 
 
-def generate_tls(seed: int, *, valid_days: int = 365) -> TlsMaterial:
-    """A self-signed CA and a server certificate (SAN IP 127.0.0.1 and ::1, DNS localhost), keys from ``seed``."""
+def generate_tls(seed: int, *, valid_days: int = 365, generation: int = 0) -> TlsMaterial:
+    """A self-signed CA and a server certificate (SAN IP 127.0.0.1 and ::1, DNS localhost), keys from ``seed``
+    (and from ``generation``, the number of rotations)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    ca_key = _derived_key(seed, b"ca")
-    server_key = _derived_key(seed, b"server")
+    rotated = f"/{generation}".encode() if generation else b""
+    ca_key = _derived_key(seed, b"ca" + rotated)
+    server_key = _derived_key(seed, b"server" + rotated)
     now = datetime.datetime.now(datetime.UTC)
     start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=valid_days)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubevirt-vss-simulator-ca")])
+    ca_common_name = "kubevirt-vss-simulator-ca" + (f"-{generation}" if generation else "")
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_common_name)])
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name)

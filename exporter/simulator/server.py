@@ -12,9 +12,11 @@ import copy
 import hmac
 import ipaddress
 import os
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -27,7 +29,13 @@ from exporter.simulator.clock import SimClock
 from exporter.simulator.faults import Faults
 from exporter.simulator.fleet import Fleet, GuestTarget
 from exporter.simulator.history import ObjectStore
-from exporter.simulator.kubeconfig import TlsMaterial, derive_token, generate_tls, write_kubeconfig
+from exporter.simulator.kubeconfig import (
+    TlsMaterial,
+    derive_token,
+    generate_tls,
+    write_kubeconfig,
+    write_service_account,
+)
 from exporter.simulator.requests import REQUESTS_PATH, RequestCounts
 from exporter.simulator.resources import encode
 from exporter.simulator.streams import StreamEnd
@@ -36,6 +44,8 @@ from exporter.simulator.versions import KubeVirtVersion
 from exporter.simulator.writes import WriteHandlers
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: POST (with the current token): new token and, with TLS, new CA; see ``Simulator.rotate_credentials``.
+ROTATE_CREDENTIALS_PATH = "/simulator/v1/rotate-credentials"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +74,10 @@ def _json(body: object) -> web.Response:
 
 
 def build_app(
-    *, store: ObjectStore, faults: Faults, token: str, version: KubeVirtVersion, server_address: Callable[[], str],
+    *, store: ObjectStore, faults: Faults, token: Callable[[], str], version: KubeVirtVersion,
+    server_address: Callable[[], str],
     bookmark_interval: float, watch_timeout: float, requests: RequestCounts | None = None,
+    rotate_credentials: Callable[[], None] | None = None,
 ) -> web.Application:
     """The aiohttp application serving discovery, resources, subresources and logs behind a bearer token."""
     served = discovery.served_resources(version)
@@ -75,13 +87,13 @@ def build_app(
     )
     subresources = SubresourceHandlers(store=store, faults=faults)
     writes = WriteHandlers(store=store, served={(s.group, s.version, s.plural): s for s in served})
-    expected = f"Bearer {token}".encode()
     requests = requests if requests is not None else RequestCounts()
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if faults.unavailable:
             return status_response(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+        expected = f"Bearer {token()}".encode()  # read per request: the credentials can be rotated
         if not hmac.compare_digest(request.headers.get("Authorization", "").strip().encode(), expected):
             return status_response(401, "Unauthorized", "Unauthorized")
         requests.count(request)
@@ -120,6 +132,13 @@ def build_app(
     app = web.Application(middlewares=[guard])
     sub = discovery.SUBRESOURCES_GROUP
     app.router.add_get(REQUESTS_PATH, requests.handle)
+    if rotate_credentials is not None:
+
+        async def rotate(_: web.Request) -> web.Response:
+            rotate_credentials()
+            return web.Response(status=204)
+
+        app.router.add_post(ROTATE_CREDENTIALS_PATH, rotate)
     app.router.add_get("/version", version_info)
     app.router.add_get("/api", core_versions)
     app.router.add_get("/apis", group_list)
@@ -175,6 +194,9 @@ class Simulator:
                                failure_deadline=config.failure_deadline)
             self.fleet.build()
         self._tls: TlsMaterial | None = generate_tls(config.seed) if config.tls else None
+        self._ssl_context: ssl.SSLContext | None = None
+        self.generation = 0  # credential rotations so far
+        self._written: list[tuple[str, Path]] = []  # kubeconfigs and service-account folders to rewrite
         self._runner: web.AppRunner | None = None
         self._driver: asyncio.Task[None] | None = None
         self.url = ""
@@ -210,14 +232,14 @@ class Simulator:
         """Bind and serve; sets ``url`` and ``port`` and starts the story driver."""
         if self._runner is not None:
             raise RuntimeError("simulator already started")
-        app = build_app(store=self.store, faults=self.faults, token=self.token, version=self.version,
+        app = build_app(store=self.store, faults=self.faults, token=lambda: self.token, version=self.version,
                         server_address=lambda: f"{self._url_host()}:{self.port}",
                         bookmark_interval=self.config.bookmark_interval, watch_timeout=self.config.watch_timeout,
-                        requests=self.requests)
+                        requests=self.requests, rotate_credentials=self.rotate_credentials)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         try:
-            ssl_context = self._tls.server_context() if self._tls is not None else None
+            self._ssl_context = ssl_context = self._tls.server_context() if self._tls is not None else None
             site = web.TCPSite(runner, self.config.host, self.config.port, ssl_context=ssl_context)
             await site.start()
         except BaseException:
@@ -248,10 +270,40 @@ class Simulator:
             self._log.info("simulator_stopped", url=self.url)
 
     def write_kubeconfig(self, path: str | os.PathLike[str]) -> None:
-        """Write a kubeconfig for this server (token, CA when TLS); call after ``start``."""
+        """Write a kubeconfig for this server (token, CA when TLS); call after ``start``.
+
+        It is rewritten on every credential rotation."""
         if not self.url:
             raise RuntimeError("start the simulator before writing its kubeconfig")
         write_kubeconfig(path, server=self.url, token=self.token, ca_pem=self.ca_pem)
+        if ("kubeconfig", Path(path)) not in self._written:
+            self._written.append(("kubeconfig", Path(path)))
+
+    def write_service_account(self, directory: str | os.PathLike[str]) -> None:
+        """Write ``token`` and ``ca.crt`` into ``directory`` as a pod sees them; rewritten on every rotation."""
+        write_service_account(directory, token=self.token, ca_pem=self.ca_pem)
+        if ("service_account", Path(directory)) not in self._written:
+            self._written.append(("service_account", Path(directory)))
+
+    def rotate_credentials(self) -> None:
+        """A new bearer token (the old one is refused from now on) and, with TLS, a new CA and certificate.
+
+        New connections get the new certificate; open ones keep theirs, as with a real API server.
+        Every kubeconfig and service-account folder written so far is rewritten.
+        """
+        self.generation += 1
+        self.token = derive_token(self.config.seed, self.generation)
+        if self._tls is not None:
+            self._tls = generate_tls(self.config.seed, generation=self.generation)
+            if self._ssl_context is not None:
+                self._tls.load_into(self._ssl_context)
+        for kind, path in self._written:
+            if kind == "kubeconfig":
+                write_kubeconfig(path, server=self.url, token=self.token, ca_pem=self.ca_pem)
+            else:
+                write_service_account(path, token=self.token, ca_pem=self.ca_pem)
+        self._log.info("credentials_rotated", generation=self.generation, tls=self._tls is not None,
+                       rewritten=[str(path) for _, path in self._written])
 
     async def __aenter__(self) -> Simulator:
         await self.start()
