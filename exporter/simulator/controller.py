@@ -241,6 +241,14 @@ class SnapshotController:
     def _complete(self, actor: Actor, t: float) -> None:
         run = actor.run
         assert run is not None
+        if actor.scenario.behaviour == "storage_error":
+            # The CSI driver fails the VolumeSnapshot; the controller writes its own error
+            # (pkg/storage/snapshot/snapshot.go:476, v1.8.0) and the snapshot fails at its deadline.
+            run.snap.error = (t, messages.volume_snapshot_error(run.snap.uid))
+            run.snap.set_condition("Progressing", "False", "In error state", t)
+            self._put_snapshot(run)
+            self._schedule(run.snap.created + run.snap.deadline, lambda at: self._fail(actor, at))
+            return
         self._finish_succeeded(run, t, volumes_at=run.volumes_at)
         self._end_run(actor, t)
 

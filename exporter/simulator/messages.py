@@ -60,6 +60,15 @@ LINUX_PERMISSION_DENIED = "failed to open /.snapshots: Permission denied"
 FREEZE_COMMAND_DISABLED = "Command guest-fsfreeze-freeze has been disabled"
 
 
+def volume_snapshot_error(snapshot_uid: str, volume: str = "rootdisk") -> str:
+    """The snapshot controller's own error for a VolumeSnapshot the CSI driver failed (a storage failure)."""
+    return (
+        f"VolumeSnapshot vmsnapshot-{snapshot_uid}-volume-{volume} error: Failed to check and update snapshot "
+        'content: failed to take snapshot of the volume: "rpc error: code = ResourceExhausted desc = snapshot '
+        'quota exceeded"'
+    )
+
+
 def libvirt_agent_error(command: str, agent_message: str) -> str:
     """The launcher's error: libvirt's agent-command error in ``LibvirtError(...)`` form."""
     return (

@@ -12,7 +12,7 @@ from typing import Literal
 
 from exporter.simulator.objects import Agent, Power
 
-Behaviour = Literal["healthy", "fail_until_deadline", "hold_timeout", "transient"]
+Behaviour = Literal["healthy", "fail_until_deadline", "hold_timeout", "transient", "storage_error"]
 Failure = Literal["vss_guid", "linux_eacces", "command_disabled", "snapshot_set_in_progress"]
 
 GUEST_PROFILES = ("healthy", "two_failed_writers", "vss_service_disabled", "provider_missing", "low_disk")
@@ -62,6 +62,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("no_guest_agent", "infra", "linux-cache-01", "ubuntu", "none", "running", first_snapshot=50),
     Scenario("paused", "infra", "linux-batch-01", "rhel", "connected", "paused", first_snapshot=55),
     Scenario("stopped", "infra", "win-archive-01", "ws2019", "none", "stopped", first_snapshot=60),
+    Scenario("volume_snapshot_error", "infra", "linux-store-01", "rhel", "connected", "running",
+             behaviour="storage_error", first_snapshot=42),
 )
 
 

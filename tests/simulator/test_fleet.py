@@ -365,3 +365,59 @@ async def test_story_over_http_on_a_fast_clock(no_leaked_tasks: None) -> None:
         assert {e["object"]["involvedObject"]["name"] for e in events} & {"win-exchange-01", "linux-ci-01"}
         assert sim.now() - START >= 20
         assert {t.name for t in sim.guest_targets()} >= {"win-ad-01", "win-exchange-01"}
+
+
+@pytest.mark.parametrize(("version", "retried", "held", "sourced"), [
+    ("1.4.0", ["Online", "GuestAgent"], ["Online", "GuestAgent"], False),
+    ("1.5.0", ["Online", "GuestAgent"], ["Online", "GuestAgent"], False),
+    ("1.5.2", ["GuestAgent", "Online", "QuiesceFailed"], ["GuestAgent", "Online"], False),
+    ("1.6.4", ["GuestAgent", "Online"], ["GuestAgent", "Online", "QuiesceTimeout"], False),
+    ("1.7.0", ["GuestAgent", "Online", "QuiesceFailed"], ["GuestAgent", "Online"], True),
+    ("1.7.2", ["GuestAgent", "Online"], ["GuestAgent", "Online", "QuiesceTimeout"], True),
+    ("1.8.0", ["GuestAgent", "Online"], ["GuestAgent", "Online", "QuiesceTimeout"], True),
+    ("1.9.0", ["GuestAgent", "Online"], ["GuestAgent", "Online", "QuiesceTimeout"], True),
+])
+def test_each_release_line_writes_its_own_shapes(
+    version: str, retried: list[str], held: list[str], sourced: bool
+) -> None:
+    fleet, store = make_fleet(version=version)
+    fleet.advance_to(START + 60)
+    snaps = by_name(store, "virtualmachinesnapshots")
+
+    backup = snaps["win-backup-01-snap-1"]["status"]  # one failed freeze, then a retry that froze
+    assert (backup["phase"], backup["indications"]) == ("Succeeded", retried)
+    files = snaps["win-files-01-snap-1"]["status"]  # thawed after the 10 s hold
+    assert (files["phase"], files["indications"]) == ("Succeeded", held)
+    assert ("sourceIndications" in backup) is sourced
+
+
+def test_storage_error_is_written_by_the_controller_and_fails_at_the_deadline() -> None:
+    fleet, store = make_fleet()
+    fleet.advance_to(START + 50)
+    snap = by_name(store, "virtualmachinesnapshots")["linux-store-01-snap-1"]["status"]
+    assert snap["phase"] == "InProgress"
+    assert re.fullmatch(r"VolumeSnapshot vmsnapshot-\S+-volume-rootdisk error: .+", snap["error"]["message"])
+    assert not freeze_events(store, "linux-store-01")
+
+    fleet.advance_to(START + 42 + 301)
+    assert by_name(store, "virtualmachinesnapshots")["linux-store-01-snap-1"]["status"]["phase"] == "Failed"
+
+
+def test_the_exporter_judges_the_story_of_1_7_0() -> None:
+    from exporter.state.fleet import Fleet as ExporterFleet
+    from exporter.state.records import VmKey
+
+    fleet, store = make_fleet(version="1.7.0")
+    fleet.advance_to(START + 60)
+    states = {}
+    judged = ExporterFleet(on_state=lambda key, state: states.__setitem__(key, state))
+    for resource in ("virtualmachines", "virtualmachineinstances", "virtualmachinesnapshots", "events"):
+        for obj in store.list(resource):
+            judged.upsert(resource, obj, now=START + 60)
+
+    backup = states[VmKey("finance", "win-backup-01")]
+    assert backup.last_snapshot is not None
+    assert (backup.last_snapshot.level, backup.last_snapshot.reason) == (3, "quiesced_after_retry")
+    storage = states[VmKey("infra", "linux-store-01")]
+    assert storage.storage_failure_counts == (("volume_snapshot_error", 1),)
+    assert storage.freeze_error_counts == ()
