@@ -118,6 +118,31 @@ SNAPSHOT_STEPS: dict[str, tuple[str, str]] = {
     "vss_service_disabled": (CHECK_FIXES["vss_service"].step, runbooks.SERVICE_DISABLED),
     "qga_provider_missing": (REINSTALL_WITH_VSS, runbooks.PROVIDER_MISSING),
     "fsfreeze_unavailable": (CHECK_FIXES["fsfreeze_available"].step, runbooks.FREEZE_UNAVAILABLE),
+    "thaw_failed": (
+        "VSS gave up the snapshot set while the writes were held (see the thaw error): check the QEMU Guest "
+        "Agent VSS Provider service and the guest's Application event log, then snapshot again.",
+        runbooks.FREEZE_FAILED,
+    ),
+    "quiesce_failed_no_guest_agent": (
+        "The guest agent went away while the freeze was being retried: keep it running (and connected) during "
+        "snapshots.",
+        runbooks.AGENT_DISCONNECTED,
+    ),
+    "quiesce_failed": (
+        "Freezes failed until KubeVirt gave up quiescing: fix the freeze failure, then snapshot again.",
+        runbooks.FREEZE_FAILED,
+    ),
+    "volume_snapshot_error": (
+        "The storage failed the VolumeSnapshot (see the snapshot's status.error): check the CSI driver, its "
+        "VolumeSnapshotClass and the storage quota. The guest is not at fault.",
+        "",
+    ),
+    "volume_snapshots_missing": (
+        "VolumeSnapshots of this snapshot were deleted: it cannot be restored. Delete it and take a new one, and "
+        "find what removed the VolumeSnapshots.",
+        "",
+    ),
+    "source_deleted": ("The snapshot was deleted before its volumes were snapshotted; take a new one.", ""),
     "freeze_skipped_stale_frozen": (
         "Thaw the guest (`virtctl unfreeze`) before the next snapshot: KubeVirt skipped the freeze because "
         "the VMI still said frozen.",
@@ -149,7 +174,9 @@ def findings(
     last = state.last_snapshot
     if "last_snapshot_consistent" in failing and last is not None and last.level < FILESYSTEM:
         why = f" ({last.reason})" if last.reason else ""
-        step, alert = SNAPSHOT_STEPS.get(last.reason.removesuffix("_partial"), ("", ""))
+        step, alert = SNAPSHOT_STEPS.get(
+            last.reason.removesuffix("_partial").removesuffix("_quiesced_after_retry"), ("", "")
+        )
         add(
             f"The last snapshot {last.snapshot} is {last.consistency}{why}, taken {iso(last.timestamp)}.",
             step or "Fix the problems above, then take a new snapshot and check that it is consistent.",
