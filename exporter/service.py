@@ -28,7 +28,7 @@ from exporter.state.fleet import Fleet
 from exporter.state.guest_report import GuestCheckThresholds
 from exporter.state.records import VmKey, VmState
 from exporter.state.sharding import owns, shard_of
-from exporter.state.vm import JudgeSettings
+from exporter.state.vm_state import JudgeSettings
 from exporter.web.app import build_app
 from exporter.web.guard import ConnectionGuard, ConnectionLimits, serve
 from exporter.web.guest_reports import build_guest_report_app

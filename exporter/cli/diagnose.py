@@ -126,11 +126,11 @@ async def _collect(key: VmKey, kubeconfig: str | None, context: str | None) -> t
             query={"fieldSelector": f"involvedObject.name={key.name},reason=FreezeError"},
         )
         if vm is not None:
-            fleet.upsert("virtualmachines", vm, now)
+            fleet.upsert(VMS.name, vm, now)
         if vmi is not None:
-            fleet.upsert("virtualmachineinstances", vmi, now)
-        fleet.replace("virtualmachinesnapshots", (snapshots or {}).get("items") or [], now)
-        fleet.replace("events", (events or {}).get("items") or [], now)
+            fleet.upsert(VMIS.name, vmi, now)
+        fleet.replace(SNAPSHOTS.name, (snapshots or {}).get("items") or [], now)
+        fleet.replace(EVENTS.name, (events or {}).get("items") or [], now)
         record = fleet.record(key)
         if record is not None and record.vmi is not None and record.vmi.agent_connected:
             try:

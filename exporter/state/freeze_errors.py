@@ -263,8 +263,21 @@ class FreezeErrorLedger:
         """Tell the ledger the time, for pruning only."""
         self._horizon = now
 
-    def has(self, key: VmKey) -> bool:
-        return key in self._vms
+    def vm_summary(self, key: VmKey) -> VmFreezeErrors:
+        """What is known of one VM's freeze failures, as a value for judging it."""
+        ledger = self._vms.get(key)
+        if ledger is None:
+            return NO_FREEZE_ERRORS
+        newest = None
+        if ledger.newest is not None:
+            observation, classification = ledger.newest
+            newest = NewestFreezeError(classification, observation.source, observation.at)
+        return VmFreezeErrors(
+            counts=tuple(sorted((reason, cause, n) for (reason, cause), n in ledger.counts.items())),
+            last_by_reason=tuple(sorted(ledger.last_by_reason.items())),
+            newest=newest,
+            thaw_failures=tuple(ledger.thaw_failures),
+        )
 
     def episodes(self, key: VmKey) -> tuple[EpisodeView, ...]:
         """The VM's remembered failure episodes, newest first."""
@@ -283,48 +296,60 @@ class FreezeErrorLedger:
         ledger = self._vms.get(key)
         return ledger.newest if ledger is not None else None
 
-    def thaw_failure(self, key: VmKey, snapshot: SnapshotFacts) -> str | None:
+
+@dataclass(frozen=True, slots=True)
+class NewestFreezeError:
+    classification: Classification
+    source: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class VmFreezeErrors:
+    """One VM's freeze failures as the ledger summarises them: the value a VmState is judged with."""
+
+    # (reason, cause, episodes), sorted.
+    counts: tuple[tuple[str, str, int], ...] = ()
+    # (reason, time of its newest failure), sorted.
+    last_by_reason: tuple[tuple[str, float], ...] = ()
+    newest: NewestFreezeError | None = None
+    # (time, snapshot uid if known, reason) of every thaw failure that means the writes were not held.
+    thaw_failures: tuple[tuple[float, str | None, str], ...] = ()
+
+    def thaw_failure_during(self, snapshot: SnapshotFacts) -> str | None:
         """The reason of a thaw failure during this snapshot that means the writes were not held, if any.
 
         The 10 s hold limit wins over other thaw failures when both were seen.
         """
-        ledger = self._vms.get(key)
-        if ledger is None:
-            return None
         end = (snapshot.creation_time or snapshot.created_at) + THAW_MATCH_SLACK
         reasons = {
             reason
-            for at, uid, reason in ledger.thaw_failures
+            for at, uid, reason in self.thaw_failures
             if uid == snapshot.uid or (uid is None and snapshot.created_at <= at <= end)
         }
         if not reasons:
             return None
         return "hold_writes_timeout" if "hold_writes_timeout" in reasons else min(reasons)
 
-    def summary(
-        self, key: VmKey, volumes: Iterable[GuestVolume]
-    ) -> tuple[tuple[tuple[str, str, int], ...], tuple[tuple[str, float], ...], FreezeErrorDetail | None]:
-        """(counts by reason and cause, newest time per reason, details of the newest error)."""
-        ledger = self._vms.get(key)
-        if ledger is None:
-            return (), (), None
-        counts = tuple(sorted((reason, cause, n) for (reason, cause), n in ledger.counts.items()))
-        last = tuple(sorted(ledger.last_by_reason.items()))
-        detail = None
-        if ledger.newest is not None:
-            observation, c = ledger.newest
-            volume = c.volume or ""
-            detail = FreezeErrorDetail(
-                reason=c.reason,
-                cause=c.cause,
-                hresult=c.hresult or "",
-                hresult_name=c.hresult_name or "",
-                volume=volume,
-                mount_point=mount_point_of(volume, volumes),
-                source=observation.source,
-                timestamp=observation.at,
-            )
-        return counts, last, detail
+    def newest_detail(self, volumes: Iterable[GuestVolume]) -> FreezeErrorDetail | None:
+        """The newest error as the info series shows it, its volume mapped to a guest mount point."""
+        if self.newest is None:
+            return None
+        c = self.newest.classification
+        volume = c.volume or ""
+        return FreezeErrorDetail(
+            reason=c.reason,
+            cause=c.cause,
+            hresult=c.hresult or "",
+            hresult_name=c.hresult_name or "",
+            volume=volume,
+            mount_point=mount_point_of(volume, volumes),
+            source=self.newest.source,
+            timestamp=self.newest.at,
+        )
+
+
+NO_FREEZE_ERRORS = VmFreezeErrors()
 
 
 def _newest(ledger: _VmLedger) -> float:

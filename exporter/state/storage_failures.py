@@ -46,6 +46,9 @@ class StorageFailureSummary:
     last_timestamp: float | None = None
 
 
+NO_STORAGE_FAILURES = StorageFailureSummary()
+
+
 @dataclass(slots=True)
 class _VmEpisodes:
     # (snapshot uid, reason) → time first seen; insertion order is age order.
@@ -83,7 +86,7 @@ class StorageFailureLedger:
     def summary(self, key: VmKey) -> StorageFailureSummary:
         episodes = self._vms.get(key)
         if episodes is None:
-            return StorageFailureSummary()
+            return NO_STORAGE_FAILURES
         return StorageFailureSummary(tuple(sorted(episodes.counts.items())), episodes.last)
 
     def prune(self, keep: Callable[[VmKey], bool]) -> None:

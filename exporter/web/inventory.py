@@ -18,7 +18,7 @@ from exporter.state.guest_report import GuestReport
 from exporter.state.hresults import HRESULTS
 from exporter.state.records import VmKey, VmState
 from exporter.state.runbooks import RUNBOOK_BASE_URL
-from exporter.state.vm import current_report
+from exporter.state.vm_state import current_report
 from exporter.web.fleet_table import FleetRow, fleet_row
 
 MAX_SNAPSHOTS = 20

@@ -19,8 +19,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from exporter.render.store import MetricsStore
+from exporter.resources import SNAPSHOTS, VMIS
 from exporter.self_metrics import SelfMetrics
-from exporter.state.fleet import SNAPSHOTS, VMIS, Fleet
+from exporter.state.fleet import Fleet
 from exporter.web.app import build_app
 from exporter.web.health import Readiness
 from exporter.web.inventory import Inventory
@@ -209,8 +210,8 @@ def large_fleet(vms: int) -> Fleet:
             snapshot["status"]["indications"] = ["NoGuestAgent", "Online"]
         vmis.append(vmi)
         snapshots.append(snapshot)
-    fleet.replace(VMIS, vmis, NOW)
-    fleet.replace(SNAPSHOTS, snapshots, NOW)
+    fleet.replace(VMIS.name, vmis, NOW)
+    fleet.replace(SNAPSHOTS.name, snapshots, NOW)
     return fleet
 
 

@@ -10,7 +10,7 @@ import pytest
 from exporter.resources import SNAPSHOTS, VMIS, VMS
 from exporter.state.fleet import Fleet
 from exporter.state.records import VmKey, VmState
-from exporter.state.vm import JudgeSettings
+from exporter.state.vm_state import JudgeSettings
 
 KEY = VmKey("default", "win2019")
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from exporter.state.freeze_errors import (
+    NO_FREEZE_ERRORS,
     FreezeErrorLedger,
     FreezeObservation,
     from_backup,
@@ -48,7 +49,8 @@ def test_retries_of_one_snapshot_are_one_episode() -> None:
     ledger = FreezeErrorLedger(gap=600)
     for attempt in range(60):  # every 5 s for the 5 minute deadline
         ledger.add(observation(1000 + 5 * attempt))
-    counts, last, detail = ledger.summary(KEY, VOLUMES)
+    summary = ledger.vm_summary(KEY)
+    counts, last, detail = summary.counts, summary.last_by_reason, summary.newest_detail(VOLUMES)
     assert counts == (("add_volume_to_snapshot_set", "unknown", 1),)
     assert last == (("add_volume_to_snapshot_set", 1295.0),)
     assert detail is not None and detail.mount_point == "System Reserved" and detail.source == "snapshot"
@@ -59,7 +61,8 @@ def test_the_same_failure_through_several_sources_counts_once() -> None:
     ledger.add(observation(1000, source="snapshot"))
     ledger.add(observation(1001, source="event", snapshot=None, text="Failed to freeze VMI: " + ADD_VOLUME))
     ledger.add(observation(1002, source="launcher_log", snapshot=None))
-    counts, _, detail = ledger.summary(KEY, ())
+    summary = ledger.vm_summary(KEY)
+    counts, detail = summary.counts, summary.newest_detail(())
     assert counts == (("add_volume_to_snapshot_set", "unknown", 1),)
     assert detail is not None and detail.source == "launcher_log"
 
@@ -69,7 +72,7 @@ def test_episodes_further_apart_than_the_gap_count_separately() -> None:
     ledger.add(observation(1000, snapshot="snap-1"))
     ledger.add(observation(1000 + 3600, snapshot="snap-2"))
     ledger.add(observation(1000 + 3605, snapshot="snap-2"))
-    assert ledger.summary(KEY, ())[0] == (("add_volume_to_snapshot_set", "unknown", 2),)
+    assert ledger.vm_summary(KEY).counts == (("add_volume_to_snapshot_set", "unknown", 2),)
 
 
 def test_replayed_observations_are_ignored() -> None:
@@ -77,14 +80,15 @@ def test_replayed_observations_are_ignored() -> None:
     assert ledger.add(observation(1000, identity="event/x/1000"))
     assert not ledger.add(observation(1000, identity="event/x/1000"))
     assert not ledger.add(observation(5000, identity="event/x/1000"))
-    assert ledger.summary(KEY, ())[0] == (("add_volume_to_snapshot_set", "unknown", 1),)
+    assert ledger.vm_summary(KEY).counts == (("add_volume_to_snapshot_set", "unknown", 1),)
 
 
 def test_different_reasons_are_different_episodes() -> None:
     ledger = FreezeErrorLedger(gap=600)
     ledger.add(observation(1000))
     ledger.add(observation(1001, text=THAW_TIMEOUT, snapshot="snap-1"))
-    counts, _last, detail = ledger.summary(KEY, ())
+    summary = ledger.vm_summary(KEY)
+    counts, detail = summary.counts, summary.newest_detail(())
     assert [c[0] for c in counts] == ["add_volume_to_snapshot_set", "hold_writes_timeout"]
     assert detail is not None and detail.reason == "hold_writes_timeout"
 
@@ -93,9 +97,9 @@ def test_thaw_timeout_is_matched_to_its_snapshot(kubevirt_object) -> None:
     facts, _ = parse_snapshot(kubevirt_object("vmsnapshot-succeeded-online-guestagent"))
     assert facts is not None
     ledger = FreezeErrorLedger(gap=600)
-    assert ledger.thaw_failure(KEY, facts) is None
+    assert ledger.vm_summary(KEY).thaw_failure_during(facts) is None
     ledger.add(observation(facts.created_at + 12, text=THAW_TIMEOUT, snapshot=None, source="launcher_log"))
-    assert ledger.thaw_failure(KEY, facts) == "hold_writes_timeout"
+    assert ledger.vm_summary(KEY).thaw_failure_during(facts) == "hold_writes_timeout"
 
 
 def test_thaw_failure_that_broke_the_hold_is_matched_and_the_hold_limit_wins(kubevirt_object) -> None:
@@ -111,7 +115,7 @@ def test_thaw_failure_that_broke_the_hold_is_matched_and_the_hold_limit_wins(kub
             facts.created_at + 5, text=thaw + "AsyncSnapshot set is missing. Did you freeze the volumes?", snapshot=None
         )
     )
-    assert ledger.thaw_failure(KEY, facts) is None
+    assert ledger.vm_summary(KEY).thaw_failure_during(facts) is None
     ledger.add(
         observation(
             facts.created_at + 6,
@@ -119,9 +123,9 @@ def test_thaw_failure_that_broke_the_hold_is_matched_and_the_hold_limit_wins(kub
             snapshot=None,
         )
     )
-    assert ledger.thaw_failure(KEY, facts) == "thaw_failed"
+    assert ledger.vm_summary(KEY).thaw_failure_during(facts) == "thaw_failed"
     ledger.add(observation(facts.created_at + 7, text=THAW_TIMEOUT, snapshot=None))
-    assert ledger.thaw_failure(KEY, facts) == "hold_writes_timeout"
+    assert ledger.vm_summary(KEY).thaw_failure_during(facts) == "hold_writes_timeout"
 
 
 def test_storage_errors_of_a_snapshot_are_not_freeze_failures(kubevirt_object) -> None:
@@ -145,7 +149,7 @@ def test_from_snapshot_fixture(kubevirt_object) -> None:
     assert seen is not None and seen.snapshot == facts.uid and seen.at == facts.error_time
     ledger = FreezeErrorLedger()
     ledger.add(seen)
-    detail = ledger.summary(facts.key, ())[2]
+    detail = ledger.vm_summary(facts.key).newest_detail(())
     assert detail is not None and detail.volume == "\\\\?\\Volume{2a1f8d64-0000-0000-0000-501f00000000}\\"
 
 
@@ -243,10 +247,10 @@ def test_prune_keeps_unknown_vms_for_a_while() -> None:
     ledger.add(observation(1000))
     ledger.advance(1150)
     ledger.prune(lambda key: False)
-    assert ledger.has(KEY)
+    assert ledger.vm_summary(KEY) != NO_FREEZE_ERRORS
     ledger.advance(1300)
     ledger.prune(lambda key: False)
-    assert not ledger.has(KEY)
+    assert ledger.vm_summary(KEY) == NO_FREEZE_ERRORS
 
 
 def test_late_older_observation_joins_its_own_episode() -> None:
@@ -255,7 +259,7 @@ def test_late_older_observation_joins_its_own_episode() -> None:
     ledger.add(observation(1295, snapshot="snap-1"))
     ledger.add(observation(4805, snapshot="snap-2"))
     ledger.add(observation(1030, source="event", snapshot=None))
-    assert ledger.summary(KEY, ())[0] == (("add_volume_to_snapshot_set", "unknown", 2),)
+    assert ledger.vm_summary(KEY).counts == (("add_volume_to_snapshot_set", "unknown", 2),)
 
 
 def test_from_backup_v1_8_done_condition_warning() -> None:

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from exporter.state.fleet import EVENTS, SNAPSHOTS, VMIS, VMS, Fleet
+from exporter.resources import EVENTS, SNAPSHOTS, VMIS, VMS
+from exporter.state.fleet import Fleet
 from exporter.state.guest_report import parse_guest_report
 from exporter.state.records import VmKey
 
@@ -63,10 +64,10 @@ def hostile_fleet() -> Fleet:
         "message": f"Failed to freeze VMI: {HOSTILE_MESSAGE}",
         "lastTimestamp": _iso(NOW - 580),
     }
-    fleet.upsert(VMS, vm, NOW)
-    fleet.upsert(VMIS, vmi, NOW)
-    fleet.upsert(SNAPSHOTS, snapshot, NOW)
-    fleet.upsert(EVENTS, event, NOW)
+    fleet.upsert(VMS.name, vm, NOW)
+    fleet.upsert(VMIS.name, vmi, NOW)
+    fleet.upsert(SNAPSHOTS.name, snapshot, NOW)
+    fleet.upsert(EVENTS.name, event, NOW)
     guest_info = load("kubevirt/guestosinfo-windows.json")
     guest_info["fsInfo"]["disks"].append(
         {"diskName": HOSTILE_VOLUME, "mountPoint": HOSTILE_MOUNT, "fileSystemType": "NTFS", "usedBytes": 0}
@@ -78,5 +79,5 @@ def hostile_fleet() -> Fleet:
 
     neighbour = copy.deepcopy(vmi)
     neighbour["metadata"].update(name="win-ad-01", uid="vmi-uid-2")
-    fleet.upsert(VMIS, neighbour, NOW)
+    fleet.upsert(VMIS.name, neighbour, NOW)
     return fleet

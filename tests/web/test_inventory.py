@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import copy
 
-from exporter.state.fleet import VMIS
+from exporter.resources import VMIS
 from exporter.state.records import VmKey
 from exporter.web.inventory import Inventory
 from tests.web.hostile import HOSTILE_KEY, NOW, hostile_fleet, load
@@ -17,7 +17,7 @@ def test_rows_are_rebuilt_only_for_vms_whose_state_changed() -> None:
     frozen = copy.deepcopy(load("kubevirt/vmi-windows-agentconnected.json"))
     frozen["metadata"].update(namespace="finance", name="win-ad-01", uid="vmi-uid-2", resourceVersion="9")
     frozen["status"]["fsFreezeStatus"] = "frozen"
-    fleet.upsert(VMIS, frozen, NOW)
+    fleet.upsert(VMIS.name, frozen, NOW)
     changed = {(r.namespace, r.name): r for r in inventory.rows()}
     assert changed[("finance", "win-ad-01")] is not first[("finance", "win-ad-01")]
     assert changed[("finance", "win-ad-01")].frozen is True

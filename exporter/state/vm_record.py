@@ -1,0 +1,126 @@
+"""The mutable facts the fleet holds per VM, and the rules for updating them.
+
+A record gathers what every source said about one VM — its VirtualMachine, the current VMI life,
+guestosinfo, guest reports and snapshots — plus the short histories that outlive one object, so a
+snapshot can be judged by what was true when it was taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exporter.state.consistency import GuestEvidence
+from exporter.state.guest_report import GuestReport, vss_could_not_run
+from exporter.state.records import GuestInfo, SnapshotFacts, VmFacts, VmiFacts, VmKey
+
+FSFREEZE_HISTORY = 16
+GUEST_REPORT_HISTORY = 12
+FROZEN_INTERVALS = 16
+# Windows releases a VSS write hold after 10 s (VSS_E_HOLD_WRITES_TIMEOUT).
+VSS_HOLD_LIMIT = 10.0
+
+
+@dataclass(slots=True)
+class VmRecord:
+    """Mutable per-VM facts held by the fleet; judged into a VmState on every change."""
+
+    key: VmKey
+    vm: VmFacts | None = None
+    vmi: VmiFacts | None = None
+    guest: GuestInfo | None = None
+    frozen_since: float | None = None
+    # Snapshot facts by "namespace/name" of the VirtualMachineSnapshot.
+    snapshots: dict[str, SnapshotFacts] = field(default_factory=dict)
+    # Evidence that outlives a single object: (observed_at, freeze available?) transitions.
+    fsfreeze_history: list[tuple[float, bool]] = field(default_factory=list)
+    # The newest guest report in full, and what the last few said about VSS, oldest first, so a
+    # snapshot is judged by the report current at its creation time (full reports are large).
+    guest_report: GuestReport | None = None
+    report_evidence: list[tuple[float, GuestEvidence]] = field(default_factory=list)
+    # When the VMI said frozen: (first seen, thawed at or None), oldest first, for judging snapshot starts.
+    frozen_intervals: list[tuple[float, float | None]] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return self.vm is not None or self.vmi is not None
+
+    def set_vmi(self, vmi: VmiFacts, now: float) -> None:
+        """A new or changed VMI; a new life of the VM drops what belonged to the old one."""
+        if self.vmi is not None and self.vmi.uid != vmi.uid:
+            self._forget_vmi_life()
+        if vmi.fs_frozen and vmi.running:
+            if self.frozen_since is None:
+                self.frozen_since = now
+                self.note_frozen(now)
+        else:
+            if self.frozen_since is not None:
+                self.note_thawed(now)
+            self.frozen_since = None
+        self.vmi = vmi
+
+    def clear_vmi(self) -> None:
+        """The VMI is gone."""
+        self._forget_vmi_life()
+        self.vmi = None
+
+    def _forget_vmi_life(self) -> None:
+        self.note_thawed()
+        self.frozen_since = None
+        self.guest = None
+        self.guest_report = None
+        self.report_evidence.clear()
+
+    def note_frozen(self, at: float) -> None:
+        self.frozen_intervals.append((at, None))
+        del self.frozen_intervals[:-FROZEN_INTERVALS]
+
+    def note_thawed(self, at: float | None = None) -> None:
+        """Close the open frozen interval; without a time (the VMI went away) it claims nothing."""
+        if self.frozen_intervals and self.frozen_intervals[-1][1] is None:
+            start = self.frozen_intervals[-1][0]
+            self.frozen_intervals[-1] = (start, start if at is None else at)
+
+    def frozen_long_before(self, moment: float) -> bool:
+        """Whether the VMI had said frozen for longer than the VSS hold limit at ``moment``.
+
+        The snapshot controller skips the freeze while the VMI says frozen; a freeze older than the
+        10 s hold limit was released by Windows long before, so nothing held the writes.
+        """
+        return any(
+            start <= moment - VSS_HOLD_LIMIT and (end is None or end >= moment) for start, end in self.frozen_intervals
+        )
+
+    def set_guest(self, info: GuestInfo) -> None:
+        """A guestosinfo answer; freeze availability is recorded only while nothing is frozen."""
+        self.guest = info
+        if info.fsfreeze_enabled is not None and not info.fs_frozen and not (self.vmi and self.vmi.fs_frozen):
+            history = self.fsfreeze_history
+            if not history or history[-1][1] != info.fsfreeze_enabled:
+                history.append((info.observed_at, info.fsfreeze_enabled))
+                del history[:-FSFREEZE_HISTORY]
+
+    def add_guest_report(self, report: GuestReport) -> None:
+        """Keep the newest report in full and what each recent one said about VSS."""
+        if self.guest_report is None or report.received_at >= self.guest_report.received_at:
+            self.guest_report = report
+        history = self.report_evidence
+        history.append((report.received_at, report_evidence(report)))
+        history.sort(key=lambda item: item[0])
+        del history[:-GUEST_REPORT_HISTORY]
+
+    def evidence_at(self, moment: float, max_age: float) -> GuestEvidence | None:
+        """What the guest report current at ``moment`` said: the newest one received before it, if fresh then."""
+        for received_at, evidence in reversed(self.report_evidence):
+            if received_at <= moment:
+                return evidence if moment - received_at <= max_age else None
+        return None
+
+    def fsfreeze_unavailable_at(self, moment: float) -> bool:
+        """Whether the last guestosinfo answer before ``moment`` showed the freeze command disabled."""
+        known = [available for observed, available in self.fsfreeze_history if observed <= moment]
+        return bool(known) and known[-1] is False
+
+
+def report_evidence(report: GuestReport) -> GuestEvidence:
+    """What a guest report says about whether VSS could quiesce the guest."""
+    return GuestEvidence(writers_failed=report.writers_failed, vss_blocker=vss_could_not_run(report))
