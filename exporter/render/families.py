@@ -49,8 +49,8 @@ def _info(state: VmState) -> Iterable[Sample]:
 
 
 def _volumes(state: VmState) -> Iterable[Sample]:
-    for volume in state.volumes:
-        yield (volume.disk_name, volume.mount_point, volume.filesystem), 1.0
+    for filesystem in state.filesystems:
+        yield (filesystem.disk_name, filesystem.mount_point, filesystem.filesystem), 1.0
 
 
 def _failed_writers(state: VmState) -> Iterable[Sample]:
@@ -59,12 +59,12 @@ def _failed_writers(state: VmState) -> Iterable[Sample]:
 
 
 def _guest_free(state: VmState) -> Iterable[Sample]:
-    for volume in state.guest_volumes:
+    for volume in state.volume_free_space:
         yield (volume.volume, volume.mount_point), float(volume.free_bytes)
 
 
 def _guest_size(state: VmState) -> Iterable[Sample]:
-    for volume in state.guest_volumes:
+    for volume in state.volume_free_space:
         yield (volume.volume, volume.mount_point), float(volume.total_bytes)
 
 
@@ -179,7 +179,7 @@ FAMILIES: tuple[FamilySpec, ...] = (
     _gauge(
         "check_ok", "Checklist results judged from outside the guest; absent without evidence.", _checks, ("check",)
     ),
-    _gauge("snapshots", "VirtualMachineSnapshots that exist for the VM.", lambda s: _number(s.snapshots or None)),
+    _gauge("snapshots", "VirtualMachineSnapshots that exist for the VM.", lambda s: _number(s.snapshot_count or None)),
     _gauge(
         "oldest_snapshot_timestamp_seconds",
         "Creation time of the oldest existing snapshot of the VM.",

@@ -62,7 +62,7 @@ class SnapshotContext:
 
 
 def indications_label(indications: tuple[str, ...]) -> str:
-    """Sorted, comma-joined; values outside the known set are kept (they are pattern-checked)."""
+    """Sorted, comma-joined; every value is kept (the parser admits only identifier-shaped ones)."""
     return ",".join(sorted(set(indications)))
 
 
@@ -76,7 +76,7 @@ def judge(snapshot: SnapshotFacts, context: SnapshotContext) -> SnapshotJudgemen
     level, consistency, reason = _classify(snapshot, context)
     notes = _notes(snapshot, context, level)
     reason = "_".join(part for part in (reason, *notes) if part)
-    timestamp = snapshot.creation_time if snapshot.creation_time is not None else snapshot.created_at
+    timestamp = snapshot.taken_at if snapshot.taken_at is not None else snapshot.requested_at
     return SnapshotJudgement(
         snapshot=snapshot.name,
         phase=snapshot.phase,

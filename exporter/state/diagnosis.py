@@ -249,7 +249,8 @@ def _evidence(name: str, status: str, state: VmState, *, now: float, context: Co
 def _snapshot_evidence(state: VmState, context: Context) -> str:
     last = state.last_snapshot
     if last is None:
-        return f"no finished snapshot among {state.snapshots} snapshot(s)" if state.snapshots else "no snapshots"
+        count = state.snapshot_count
+        return f"no finished snapshot among {count} snapshot(s)" if count else "no snapshots"
     why = f" ({last.reason})" if last.reason else ""
     text = (
         f"{last.snapshot}: {last.phase} at {iso(last.timestamp)}, level {last.level} {last.consistency}{why}; "

@@ -157,7 +157,7 @@ def _space_evidence(state: VmState, report: GuestReport | None, thresholds: Gues
             if v.is_system and v.total_bytes and v.free_bytes is not None
         ]
     else:  # without the full report the system volume cannot be told apart: show them all
-        volumes = [(v.mount_point or v.volume, v.free_bytes, v.total_bytes) for v in state.guest_volumes]
+        volumes = [(v.mount_point or v.volume, v.free_bytes, v.total_bytes) for v in state.volume_free_space]
     if not volumes:
         return "free space judged from the guest report"
     parts = []

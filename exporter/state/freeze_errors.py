@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.state import raw as r
+from exporter.state import field_readers as read
 from exporter.state.classifier import Classification, classify
 from exporter.state.consistency import thaw_breaks_consistency
-from exporter.state.records import FreezeErrorDetail, GuestVolume, SnapshotFacts, VmKey
+from exporter.state.records import FreezeErrorDetail, GuestFilesystem, SnapshotFacts, VmKey
 from exporter.state.storage_failures import storage_failure_reason
 
 MAX_TEXT = 64 * 1024
@@ -56,7 +56,7 @@ def from_snapshot(facts: SnapshotFacts) -> FreezeObservation | None:
     """
     if not facts.error_message or storage_failure_reason(facts.error_message) is not None:
         return None
-    at = facts.error_time if facts.error_time is not None else facts.created_at
+    at = facts.error_time if facts.error_time is not None else facts.requested_at
     return FreezeObservation(
         key=facts.key,
         at=at,
@@ -69,44 +69,44 @@ def from_snapshot(facts: SnapshotFacts) -> FreezeObservation | None:
 
 def from_event(raw: Any) -> FreezeObservation | None:
     """A Warning Event ``FreezeError`` on a VMI: ``Failed to freeze VMI: <err>``."""
-    problems = r.Problems()
+    problems = read.Problems()
     if not isinstance(raw, Mapping) or raw.get("reason") != "FreezeError":
         return None
-    involved = r.mapping(raw, "involvedObject", problems)
-    if r.string(involved, "kind", problems) != "VirtualMachineInstance":
+    involved = read.mapping(raw, "involvedObject", problems)
+    if read.string(involved, "kind", problems) != "VirtualMachineInstance":
         return None
-    metadata = r.mapping(raw, "metadata", problems)
-    namespace = r.string(involved, "namespace", problems) or r.string(metadata, "namespace", problems)
-    name = r.string(involved, "name", problems)
-    message = r.string(raw, "message", problems, limit=MAX_TEXT)
+    metadata = read.mapping(raw, "metadata", problems)
+    namespace = read.string(involved, "namespace", problems) or read.string(metadata, "namespace", problems)
+    name = read.string(involved, "name", problems)
+    message = read.string(raw, "message", problems, limit=MAX_TEXT)
     if not namespace or not name or not message:
         return None
     at = (
-        r.timestamp(raw, "lastTimestamp", problems)
-        or r.timestamp(raw, "eventTime", problems)
-        or r.timestamp(raw, "firstTimestamp", problems)
-        or r.timestamp(metadata, "creationTimestamp", problems)
+        read.timestamp(raw, "lastTimestamp", problems)
+        or read.timestamp(raw, "eventTime", problems)
+        or read.timestamp(raw, "firstTimestamp", problems)
+        or read.timestamp(metadata, "creationTimestamp", problems)
     )
     if at is None:
         return None
-    uid = r.string(metadata, "uid", problems) or r.string(metadata, "name", problems)
+    uid = read.string(metadata, "uid", problems) or read.string(metadata, "name", problems)
     return FreezeObservation(VmKey(namespace, name), at, message, EVENT, f"event/{uid}/{at}")
 
 
 def from_backup(raw: Any) -> FreezeObservation | None:
     """A VirtualMachineBackup whose freeze failed: ``Quiesced=False`` (v1.9+), or the ``Done`` warning (v1.8)."""
-    problems = r.Problems()
-    identity = r.object_identity(raw, problems)
+    problems = read.Problems()
+    identity = read.object_identity(raw, problems)
     if identity is None:
         return None
     namespace, _, uid = identity
-    source = r.mapping(r.mapping(raw, "spec", problems), "source", problems)
-    vm = r.string(source, "name", problems)
-    if r.string(source, "kind", problems) not in ("", "VirtualMachine") or not vm:
+    source = read.mapping(read.mapping(raw, "spec", problems), "source", problems)
+    vm = read.string(source, "name", problems)
+    if read.string(source, "kind", problems) not in ("", "VirtualMachine") or not vm:
         return None
     conditions = {
         c.get("type"): c
-        for c in r.sequence(r.mapping(raw, "status", problems), "conditions", problems)
+        for c in read.sequence(read.mapping(raw, "status", problems), "conditions", problems)
         if isinstance(c, Mapping)
     }
     quiesced = conditions.get("Quiesced")
@@ -114,12 +114,12 @@ def from_backup(raw: Any) -> FreezeObservation | None:
         return _from_backup_v18(conditions, VmKey(namespace, vm), uid, problems)
     if quiesced.get("status") != "False" or quiesced.get("reason") != "QuiesceFailed":
         return None
-    at = r.timestamp(quiesced, "lastTransitionTime", problems)
+    at = read.timestamp(quiesced, "lastTransitionTime", problems)
     if at is None:
         return None
     complete = conditions.get("Complete") or {}
     # The freeze error itself is only in the completion warning; the Quiesced message is generic.
-    text = r.string(complete, "message", problems, limit=MAX_TEXT) or r.string(quiesced, "message", problems)
+    text = read.string(complete, "message", problems, limit=MAX_TEXT) or read.string(quiesced, "message", problems)
     text = text.removeprefix(_BACKUP_WARNING)
     return FreezeObservation(VmKey(namespace, vm), at, text, BACKUP, f"backup/{uid}")
 
@@ -129,16 +129,16 @@ _BACKUP_FREEZE_FAILED = "Failed freezing guest filesystem: "
 
 
 def _from_backup_v18(
-    conditions: Mapping[Any, Mapping[str, Any]], key: VmKey, uid: str, problems: r.Problems
+    conditions: Mapping[Any, Mapping[str, Any]], key: VmKey, uid: str, problems: read.Problems
 ) -> FreezeObservation | None:
     """v1.8 has no Quiesced condition: a freeze failure is the warning in the reason of ``Done``."""
     done = conditions.get("Done")
     if done is None or done.get("status") != "True":
         return None
-    reason = r.string(done, "reason", problems, limit=MAX_TEXT)
+    reason = read.string(done, "reason", problems, limit=MAX_TEXT)
     if not reason.startswith(_BACKUP_WARNING + _BACKUP_FREEZE_FAILED):
         return None
-    at = r.timestamp(done, "lastTransitionTime", problems)
+    at = read.timestamp(done, "lastTransitionTime", problems)
     if at is None:
         return None
     text = reason.removeprefix(_BACKUP_WARNING + _BACKUP_FREEZE_FAILED)
@@ -164,7 +164,7 @@ def from_log_line(line: str, key: VmKey, *, stream: str) -> FreezeObservation | 
         return None
     if not isinstance(reason, str) and "," not in message:
         return None
-    at = r.timestamp(decoded, "timestamp", r.Problems())
+    at = read.timestamp(decoded, "timestamp", read.Problems())
     if at is None:
         return None
     digest = hashlib.blake2b(line.encode("utf-8", "replace"), digest_size=8).hexdigest()
@@ -321,17 +321,17 @@ class VmFreezeErrors:
 
         The 10 s hold limit wins over other thaw failures when both were seen.
         """
-        end = (snapshot.creation_time or snapshot.created_at) + THAW_MATCH_SLACK
+        end = (snapshot.taken_at or snapshot.requested_at) + THAW_MATCH_SLACK
         reasons = {
             reason
             for at, uid, reason in self.thaw_failures
-            if uid == snapshot.uid or (uid is None and snapshot.created_at <= at <= end)
+            if uid == snapshot.uid or (uid is None and snapshot.requested_at <= at <= end)
         }
         if not reasons:
             return None
         return "hold_writes_timeout" if "hold_writes_timeout" in reasons else min(reasons)
 
-    def newest_detail(self, volumes: Iterable[GuestVolume]) -> FreezeErrorDetail | None:
+    def newest_detail(self, filesystems: Iterable[GuestFilesystem]) -> FreezeErrorDetail | None:
         """The newest error as the info series shows it, its volume mapped to a guest mount point."""
         if self.newest is None:
             return None
@@ -343,7 +343,7 @@ class VmFreezeErrors:
             hresult=c.hresult or "",
             hresult_name=c.hresult_name or "",
             volume=volume,
-            mount_point=mount_point_of(volume, volumes),
+            mount_point=mount_point_of(volume, filesystems),
             source=self.newest.source,
             timestamp=self.newest.at,
         )
@@ -360,12 +360,12 @@ def _normalise_volume(name: str) -> str:
     return name.strip().rstrip("\\").lower()
 
 
-def mount_point_of(volume: str, volumes: Iterable[GuestVolume]) -> str:
+def mount_point_of(volume: str, filesystems: Iterable[GuestFilesystem]) -> str:
     """Map a volume as qemu-ga named it (GUID path or drive) to the mount point guestosinfo reports."""
     if not volume:
         return ""
     wanted = _normalise_volume(volume)
-    for candidate in volumes:
+    for candidate in filesystems:
         if _normalise_volume(candidate.disk_name) == wanted or _normalise_volume(candidate.mount_point) == wanted:
             return candidate.mount_point
     if len(wanted) == 2 and wanted[1] == ":":  # a drive letter names its own mount point

@@ -34,8 +34,6 @@ MAX_TEXT_CHARS = 128
 
 VSS_SERVICE = "VSS"
 SWPRV_SERVICE = "SWPRV"
-QGA_SERVICE = "QEMU Guest Agent"
-QGA_PROVIDER_SERVICE = "QEMU Guest Agent VSS Provider"
 
 VSS_SERVICE_DISABLED = "vss_service_disabled"
 QGA_PROVIDER_MISSING = "qga_provider_missing"
@@ -63,7 +61,7 @@ class ServiceState:
 
 
 @dataclass(frozen=True, slots=True)
-class VolumeSpace:
+class ReportedVolume:
     """Free space of one fixed volume; ``path`` is the ``\\\\?\\Volume{GUID}\\`` path."""
 
     path: str
@@ -94,7 +92,7 @@ class GuestReport:
     providers: tuple[Provider, ...]
     qga_provider_present: bool
     services: Mapping[str, ServiceState]
-    volumes: tuple[VolumeSpace, ...]
+    volumes: tuple[ReportedVolume, ...]
     shadow_storage: tuple[ShadowStorage, ...]
 
     @property
@@ -160,7 +158,7 @@ def parse_guest_report(raw: Mapping[str, Any], *, received_at: float) -> GuestRe
         qga_provider_present=has_qga_provider(providers),
         services=MappingProxyType(services),
         volumes=tuple(
-            VolumeSpace(
+            ReportedVolume(
                 path=_text(raw_volume["path"]) or "",
                 drive_letter=_text(raw_volume["driveLetter"]),
                 free_bytes=_count(raw_volume["freeBytes"]),

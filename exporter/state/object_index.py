@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from exporter.state import field_readers as read
 from exporter.state.records import VmKey
 
 ObjectId = tuple[str, str]  # (namespace, name) of a watched object
@@ -54,16 +55,9 @@ class ObjectIndex:
 
 
 def object_id(raw: Any) -> ObjectId | None:
-    """(namespace, name) of a raw object, or None when either is missing."""
-    if not isinstance(raw, Mapping):
-        return None
-    metadata = raw.get("metadata")
-    if not isinstance(metadata, Mapping):
-        return None
-    namespace, name = metadata.get("namespace"), metadata.get("name")
-    if isinstance(namespace, str) and isinstance(name, str) and namespace and name:
-        return namespace, name
-    return None
+    """(namespace, name) of a raw object, or None when either is missing (read as the parsers read it)."""
+    identity = read.object_identity(raw, read.Problems())
+    return (identity[0], identity[1]) if identity is not None else None
 
 
 def resource_version(raw: Any) -> str | None:

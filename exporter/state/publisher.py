@@ -46,7 +46,7 @@ class Publisher:
         """Every finished snapshot of the VM, newest first, judged as its last one is."""
         max_age, summary = self.settings.guest_report_max_age, self._freeze_errors.vm_summary(record.key)
         judge_snapshot = snapshot_judge(record, report_max_age=max_age, freeze_errors=summary)
-        newest_first = sorted(record.snapshots.values(), key=lambda s: (s.created_at, s.name), reverse=True)
+        newest_first = sorted(record.snapshots.values(), key=lambda s: (s.requested_at, s.name), reverse=True)
         return [judge_snapshot(s) for s in newest_first if s.finished(now)]
 
     def publish(self, record: VmRecord, now: float) -> VmState | None:

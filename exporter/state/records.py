@@ -5,7 +5,7 @@ Everything here is immutable; state changes by building new records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 
@@ -66,7 +66,7 @@ class VmiFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class GuestVolume:
+class GuestFilesystem:
     """One guest filesystem from guestosinfo ``fsInfo``: what maps a volume in an error to a mount point.
 
     Its used and total bytes are not kept: nothing exports them, and as they change with every
@@ -88,7 +88,7 @@ class GuestInfo:
     fsfreeze_enabled: bool | None
     fs_frozen: bool
     os_id: str
-    volumes: tuple[GuestVolume, ...] = ()
+    filesystems: tuple[GuestFilesystem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +98,10 @@ class SnapshotFacts:
     key: VmKey
     uid: str
     name: str
-    created_at: float
+    requested_at: float  # metadata.creationTimestamp: when the snapshot was asked for
     phase: str
     indications: tuple[str, ...]
-    creation_time: float | None = None
+    taken_at: float | None = None  # status.creationTime: when the disks were captured
     error_message: str | None = None
     error_time: float | None = None
     failure_deadline: float | None = None
@@ -126,7 +126,7 @@ class SnapshotFacts:
             return True
         if self.failure_deadline is None or self.failure_deadline <= 0:
             return False
-        return now > self.created_at + self.failure_deadline
+        return now > self.requested_at + self.failure_deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +164,7 @@ class FailedWriter:
 
 
 @dataclass(frozen=True, slots=True)
-class GuestVolumeSpace:
+class VolumeFreeSpace:
     volume: str
     mount_point: str
     free_bytes: int
@@ -186,20 +186,19 @@ class VmState:
     fsfreeze_available: bool | None = None
     fs_frozen: bool | None = None
     frozen_since: float | None = None
-    volumes: tuple[GuestVolume, ...] = ()
+    filesystems: tuple[GuestFilesystem, ...] = ()
     checks: tuple[tuple[str, bool], ...] = ()
-    snapshots: int = 0
+    snapshot_count: int = 0
     oldest_snapshot_timestamp: float | None = None
     last_snapshot: SnapshotJudgement | None = None
     last_consistent_snapshot_timestamp: float | None = None
     writers_total: int | None = None
     writers_failed: int | None = None
     failed_writers: tuple[FailedWriter, ...] = ()
-    guest_volumes: tuple[GuestVolumeSpace, ...] = ()
+    volume_free_space: tuple[VolumeFreeSpace, ...] = ()
     guest_report_timestamp: float | None = None
     freeze_error_counts: tuple[tuple[str, str, int], ...] = ()
     last_freeze_error_by_reason: tuple[tuple[str, float], ...] = ()
     last_freeze_error: FreezeErrorDetail | None = None
     storage_failure_counts: tuple[tuple[str, int], ...] = ()
     last_storage_failure_timestamp: float | None = None
-    problems: tuple[str, ...] = field(default=(), compare=False)

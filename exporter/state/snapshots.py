@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from exporter.state import raw as r
+from exporter.state import field_readers as read
 from exporter.state.records import SnapshotFacts, VmKey
 
 MAX_INDICATIONS = 16
@@ -20,36 +20,36 @@ MAX_INDICATION_MESSAGE = 512
 
 def parse_snapshot(raw: Any) -> tuple[SnapshotFacts | None, list[str]]:
     """Read a VMSnapshot whose source is a VirtualMachine; other sources give ``None``."""
-    problems = r.Problems()
-    identity = r.object_identity(raw, problems)
+    problems = read.Problems()
+    identity = read.object_identity(raw, problems)
     if identity is None:
         return None, problems.items
     namespace, name, uid = identity
-    spec = r.mapping(raw, "spec", problems)
-    source = r.mapping(spec, "source", problems)
-    if r.string(source, "kind", problems) != "VirtualMachine" or not r.string(source, "name", problems):
+    spec = read.mapping(raw, "spec", problems)
+    source = read.mapping(spec, "source", problems)
+    if read.string(source, "kind", problems) != "VirtualMachine" or not read.string(source, "name", problems):
         problems.add("source_not_vm")
         return None, problems.items
-    metadata = r.mapping(raw, "metadata", problems)
-    created_at = r.timestamp(metadata, "creationTimestamp", problems)
-    status = r.mapping(raw, "status", problems)
+    metadata = read.mapping(raw, "metadata", problems)
+    requested_at = read.timestamp(metadata, "creationTimestamp", problems)
+    status = read.mapping(raw, "status", problems)
     indications: list[str] = []
-    for value in r.sequence(status, "indications", problems)[:MAX_INDICATIONS]:
+    for value in read.sequence(status, "indications", problems)[:MAX_INDICATIONS]:
         if isinstance(value, str) and _INDICATION.match(value):
             indications.append(value)
         else:
             problems.add("indication_malformed")
-    error = r.mapping(status, "error", problems)
-    message = r.string(error, "message", problems, limit=MAX_ERROR_MESSAGE) or None
+    error = read.mapping(status, "error", problems)
+    message = read.string(error, "message", problems, limit=MAX_ERROR_MESSAGE) or None
     deadline: float | None = DEFAULT_FAILURE_DEADLINE
     if "failureDeadline" in spec:
-        deadline = r.duration_seconds(spec.get("failureDeadline"))
+        deadline = read.duration_seconds(spec.get("failureDeadline"))
         if deadline is None:
             problems.add("failureDeadline_malformed")
             deadline = DEFAULT_FAILURE_DEADLINE
     deadline_exceeded = any(
         isinstance(c, dict) and c.get("type") == "Failure" and c.get("status") == "True"
-        for c in r.sequence(status, "conditions", problems)
+        for c in read.sequence(status, "conditions", problems)
     )
     messages = _indication_messages(status, problems)
     if not indications:
@@ -57,19 +57,19 @@ def parse_snapshot(raw: Any) -> tuple[SnapshotFacts | None, list[str]]:
         indications = [name for name, _ in messages]
     excluded = [
         v
-        for v in r.sequence(r.mapping(status, "snapshotVolumes", problems), "excludedVolumes", problems)
+        for v in read.sequence(read.mapping(status, "snapshotVolumes", problems), "excludedVolumes", problems)
         if isinstance(v, str) and v
     ][:MAX_VOLUMES]
     facts = SnapshotFacts(
-        key=VmKey(namespace, r.string(source, "name", problems)),
+        key=VmKey(namespace, read.string(source, "name", problems)),
         uid=uid or f"{namespace}/{name}",
         name=name,
-        created_at=created_at if created_at is not None else 0.0,
-        phase=r.string(status, "phase", problems, limit=32),
+        requested_at=requested_at if requested_at is not None else 0.0,
+        phase=read.string(status, "phase", problems, limit=32),
         indications=tuple(indications),
-        creation_time=r.timestamp(status, "creationTime", problems),
+        taken_at=read.timestamp(status, "creationTime", problems),
         error_message=message,
-        error_time=r.timestamp(error, "time", problems),
+        error_time=read.timestamp(error, "time", problems),
         failure_deadline=deadline,
         deadline_exceeded=deadline_exceeded,
         indication_messages=messages,
@@ -78,9 +78,9 @@ def parse_snapshot(raw: Any) -> tuple[SnapshotFacts | None, list[str]]:
     return facts, problems.items
 
 
-def _indication_messages(status: Any, problems: r.Problems) -> tuple[tuple[str, str], ...]:
+def _indication_messages(status: Any, problems: read.Problems) -> tuple[tuple[str, str], ...]:
     found: list[tuple[str, str]] = []
-    for entry in r.sequence(status, "sourceIndications", problems)[:MAX_INDICATIONS]:
+    for entry in read.sequence(status, "sourceIndications", problems)[:MAX_INDICATIONS]:
         name = entry.get("indication") if isinstance(entry, dict) else None
         if not isinstance(name, str) or not _INDICATION.match(name):
             problems.add("source_indication_malformed")
@@ -95,4 +95,4 @@ def last_finished(snapshots: Iterable[SnapshotFacts], now: float) -> SnapshotFac
     finished = [s for s in snapshots if s.finished(now)]
     if not finished:
         return None
-    return max(finished, key=lambda s: (s.created_at, s.name))
+    return max(finished, key=lambda s: (s.requested_at, s.name))

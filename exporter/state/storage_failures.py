@@ -68,7 +68,7 @@ class StorageFailureLedger:
         reason = storage_failure_reason(snapshot.error_message)
         if reason is None:
             return False
-        at = snapshot.error_time if snapshot.error_time is not None else snapshot.created_at
+        at = snapshot.error_time if snapshot.error_time is not None else snapshot.requested_at
         episodes = self._vms.setdefault(snapshot.key, _VmEpisodes())
         episode = (snapshot.uid, reason)
         if episode in episodes.seen:

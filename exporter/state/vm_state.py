@@ -16,13 +16,13 @@ from exporter.state.freeze_errors import NO_FREEZE_ERRORS, VmFreezeErrors, class
 from exporter.state.guest_report import GuestCheckThresholds, GuestReport
 from exporter.state.records import (
     FailedWriter,
+    GuestFilesystem,
     GuestInfo,
-    GuestVolume,
-    GuestVolumeSpace,
     SnapshotFacts,
     SnapshotJudgement,
     VmiFacts,
     VmState,
+    VolumeFreeSpace,
 )
 from exporter.state.snapshots import last_finished
 from exporter.state.storage_failures import NO_STORAGE_FAILURES, StorageFailureSummary, storage_failure_reason
@@ -66,7 +66,7 @@ class AgentPart:
     fsfreeze_available: bool | None
     fs_frozen: bool | None
     frozen_since: float | None
-    volumes: tuple[GuestVolume, ...]
+    filesystems: tuple[GuestFilesystem, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ class GuestReportPart:
     writers_total: int | None = None
     writers_failed: int | None = None
     failed_writers: tuple[FailedWriter, ...] = ()
-    guest_volumes: tuple[GuestVolumeSpace, ...] = ()
+    volume_free_space: tuple[VolumeFreeSpace, ...] = ()
     guest_report_timestamp: float | None = None
 
 
@@ -117,7 +117,7 @@ def build_vm_state(
         fsfreeze_available=agent.fsfreeze_available,
         fs_frozen=agent.fs_frozen,
         frozen_since=agent.frozen_since,
-        volumes=agent.volumes,
+        filesystems=agent.filesystems,
         checks=judge_checks(
             running=agent.running,
             agent_connected=agent.agent_connected,
@@ -129,18 +129,18 @@ def build_vm_state(
             report=report,
             thresholds=settings.guest_thresholds,
         ),
-        snapshots=snapshots.snapshot_count,
+        snapshot_count=snapshots.snapshot_count,
         oldest_snapshot_timestamp=snapshots.oldest_snapshot_timestamp,
         last_snapshot=snapshots.last_snapshot,
         last_consistent_snapshot_timestamp=snapshots.last_consistent_snapshot_timestamp,
         writers_total=figures.writers_total,
         writers_failed=figures.writers_failed,
         failed_writers=figures.failed_writers,
-        guest_volumes=figures.guest_volumes,
+        volume_free_space=figures.volume_free_space,
         guest_report_timestamp=figures.guest_report_timestamp,
         freeze_error_counts=freeze_errors.counts,
         last_freeze_error_by_reason=freeze_errors.last_by_reason,
-        last_freeze_error=freeze_errors.newest_detail(agent.volumes),
+        last_freeze_error=freeze_errors.newest_detail(agent.filesystems),
         storage_failure_counts=storage_failures.counts,
         last_storage_failure_timestamp=storage_failures.last_timestamp,
     )
@@ -168,7 +168,7 @@ def agent_part(record: VmRecord) -> AgentPart:
         fsfreeze_available=freeze_available,
         fs_frozen=fs_frozen,
         frozen_since=frozen_since,
-        volumes=guest.volumes if guest is not None else (),
+        filesystems=guest.filesystems if guest is not None else (),
     )
 
 
@@ -204,8 +204,8 @@ def guest_report_part(report: GuestReport | None) -> GuestReportPart:
             FailedWriter(w.name[:MAX_LABEL], w.state, (w.last_error or "")[:MAX_LABEL])
             for w in report.failed_writers[:MAX_FAILED_WRITERS]
         ),
-        guest_volumes=tuple(
-            GuestVolumeSpace(
+        volume_free_space=tuple(
+            VolumeFreeSpace(
                 v.path[:MAX_LABEL],
                 (v.drive_letter or "")[:MAX_LABEL],
                 exported_free_bytes(v.free_bytes, v.total_bytes),
@@ -230,7 +230,7 @@ def snapshot_part(
     """The last finished snapshot judged, the newest consistent one, and the count and age of all."""
     judge_snapshot = snapshot_judge(record, report_max_age=settings.guest_report_max_age, freeze_errors=freeze_errors)
     last = last_finished(record.snapshots.values(), now)
-    created = [s.created_at for s in record.snapshots.values() if s.created_at > 0]
+    created = [s.requested_at for s in record.snapshots.values() if s.requested_at > 0]
     return SnapshotPart(
         snapshot_count=len(record.snapshots),
         oldest_snapshot_timestamp=min(created) if created else None,
@@ -260,7 +260,7 @@ class SnapshotJudge:
             failure_reason=classify_cached(snapshot.error_message).reason if snapshot.error_message else None,
             storage_failure=storage_failure_reason(snapshot.error_message),
             thaw_failure=self.freeze_errors.thaw_failure_during(snapshot),
-            frozen_at_start=self.is_windows and self.record.frozen_long_before(snapshot.created_at),
+            frozen_at_start=self.is_windows and self.record.frozen_long_before(snapshot.requested_at),
             partial_volumes=snapshottable_excluded(self.record, snapshot),
         )
         return judge(snapshot, context)
@@ -269,7 +269,7 @@ class SnapshotJudge:
         """What the guest said about VSS when the snapshot was taken (Windows guests only)."""
         if not self.is_windows:
             return None
-        moment = snapshot.creation_time if snapshot.creation_time is not None else snapshot.created_at
+        moment = snapshot.taken_at if snapshot.taken_at is not None else snapshot.requested_at
         evidence = self.record.evidence_at(moment, self.report_max_age)
         if (evidence is None or evidence.vss_blocker is None) and self.record.fsfreeze_unavailable_at(moment):
             writers_failed = evidence.writers_failed if evidence else None
@@ -278,7 +278,7 @@ class SnapshotJudge:
 
     def last_consistent(self) -> float | None:
         """Creation time of the newest Succeeded snapshot at level 2 or above."""
-        for snapshot in sorted(self.record.snapshots.values(), key=lambda s: (s.created_at, s.name), reverse=True):
+        for snapshot in sorted(self.record.snapshots.values(), key=lambda s: (s.requested_at, s.name), reverse=True):
             if snapshot.phase == "Succeeded":
                 judgement = self(snapshot)
                 if judgement.level >= FILESYSTEM:
@@ -303,7 +303,7 @@ def next_change_at(record: VmRecord, *, now: float, settings: JudgeSettings) -> 
     moments: list[float] = []
     for snapshot in record.snapshots.values():
         if snapshot.phase == "InProgress" and snapshot.failure_deadline and not snapshot.deadline_exceeded:
-            moments.append(snapshot.created_at + snapshot.failure_deadline)
+            moments.append(snapshot.requested_at + snapshot.failure_deadline)
     if record.frozen_since is not None:
         moments.append(record.frozen_since + settings.stuck_frozen_after)
     if record.guest_report is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from exporter.state import raw as r
-from exporter.state.records import GuestInfo, GuestVolume, VmFacts, VmiFacts, VmKey, VolumeSnapshotStatus
+from exporter.state import field_readers as read
+from exporter.state.records import GuestFilesystem, GuestInfo, VmFacts, VmiFacts, VmKey, VolumeSnapshotStatus
 
 MAX_VOLUMES = 32
 MAX_ADDRESSES = 16
@@ -14,9 +14,9 @@ MAX_ADDRESSES = 16
 MAX_DESCRIPTION = 512
 
 
-def _conditions(status: Mapping[str, Any], problems: r.Problems) -> dict[str, Mapping[str, Any]]:
+def _conditions(status: Mapping[str, Any], problems: read.Problems) -> dict[str, Mapping[str, Any]]:
     found: dict[str, Mapping[str, Any]] = {}
-    for condition in r.sequence(status, "conditions", problems):
+    for condition in read.sequence(status, "conditions", problems):
         if not isinstance(condition, Mapping):
             problems.add("condition_not_object")
             continue
@@ -30,13 +30,13 @@ def _is_true(condition: Mapping[str, Any] | None) -> bool:
     return condition is not None and condition.get("status") == "True"
 
 
-def _addresses(status: Mapping[str, Any], problems: r.Problems) -> tuple[str, ...]:
+def _addresses(status: Mapping[str, Any], problems: read.Problems) -> tuple[str, ...]:
     addresses: list[str] = []
-    for interface in r.sequence(status, "interfaces", problems):
+    for interface in read.sequence(status, "interfaces", problems):
         if not isinstance(interface, Mapping):
             problems.add("interface_not_object")
             continue
-        candidates = [interface.get("ipAddress"), *(r.sequence(interface, "ipAddresses", problems))]
+        candidates = [interface.get("ipAddress"), *(read.sequence(interface, "ipAddresses", problems))]
         for candidate in candidates:
             if isinstance(candidate, str) and candidate:
                 # Older KubeVirt reported addresses with a prefix length (10.244.0.23/24).
@@ -48,36 +48,36 @@ def _addresses(status: Mapping[str, Any], problems: r.Problems) -> tuple[str, ..
 
 def parse_vmi(raw: Any) -> tuple[VmiFacts | None, list[str]]:
     """Read a VMI; malformed parts degrade to "no evidence" and are named in the problem list."""
-    problems = r.Problems()
-    identity = r.object_identity(raw, problems)
+    problems = read.Problems()
+    identity = read.object_identity(raw, problems)
     if identity is None:
         return None, problems.items
     namespace, name, uid = identity
-    status = r.mapping(raw, "status", problems)
+    status = read.mapping(raw, "status", problems)
     if not status:
         problems.add("missing_status")
     conditions = _conditions(status, problems)
-    phase = r.string(status, "phase", problems, limit=32)
+    phase = read.string(status, "phase", problems, limit=32)
     unsupported = conditions.get("AgentVersionNotSupported")
     unsupported_reason = None
     if unsupported is not None and unsupported.get("status") != "False":
         reason = unsupported.get("reason")
         unsupported_reason = reason[:256] if isinstance(reason, str) and reason else "unsupported"
-    os_info = r.mapping(status, "guestOSInfo", problems)
+    os_info = read.mapping(status, "guestOSInfo", problems)
     facts = VmiFacts(
         key=VmKey(namespace, name),
         uid=uid,
         phase=phase,
-        node=r.string(status, "nodeName", problems, limit=253),
+        node=read.string(status, "nodeName", problems, limit=253),
         # KubeVirt removes AgentConnected on disconnect; it is never "False". Presence is the signal.
         agent_connected=phase == "Running" and "AgentConnected" in conditions,
         agent_unsupported_reason=unsupported_reason,
         paused=_is_true(conditions.get("Paused")),
-        fs_frozen=r.string(status, "fsFreezeStatus", problems, limit=32) == "frozen",
-        guest_os_id=r.string(os_info, "id", problems, limit=64),
-        guest_os_name=r.string(os_info, "name", problems, limit=128),
-        guest_os_version=r.string(os_info, "prettyName", problems, limit=128)
-        or r.string(os_info, "version", problems, limit=128),
+        fs_frozen=read.string(status, "fsFreezeStatus", problems, limit=32) == "frozen",
+        guest_os_id=read.string(os_info, "id", problems, limit=64),
+        guest_os_name=read.string(os_info, "name", problems, limit=128),
+        guest_os_version=read.string(os_info, "prettyName", problems, limit=128)
+        or read.string(os_info, "version", problems, limit=128),
         ip_addresses=_addresses(status, problems),
     )
     return facts, problems.items
@@ -85,64 +85,64 @@ def parse_vmi(raw: Any) -> tuple[VmiFacts | None, list[str]]:
 
 def parse_vm(raw: Any) -> tuple[VmFacts | None, list[str]]:
     """Read a VirtualMachine: identity and printable status."""
-    problems = r.Problems()
-    identity = r.object_identity(raw, problems)
+    problems = read.Problems()
+    identity = read.object_identity(raw, problems)
     if identity is None:
         return None, problems.items
     namespace, name, uid = identity
-    status = r.mapping(raw, "status", problems)
-    printable = r.string(status, "printableStatus", problems, limit=64)
-    annotations = r.mapping(r.mapping(raw, "metadata", problems), "annotations", problems)
+    status = read.mapping(raw, "status", problems)
+    printable = read.string(status, "printableStatus", problems, limit=64)
+    annotations = read.mapping(read.mapping(raw, "metadata", problems), "annotations", problems)
     volumes = []
-    for entry in r.sequence(status, "volumeSnapshotStatuses", problems)[:MAX_VOLUMES]:
+    for entry in read.sequence(status, "volumeSnapshotStatuses", problems)[:MAX_VOLUMES]:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
             problems.add("volume_snapshot_status_malformed")
             continue
         volumes.append(
             VolumeSnapshotStatus(
-                name=r.string(entry, "name", problems, limit=253),
+                name=read.string(entry, "name", problems, limit=253),
                 enabled=entry.get("enabled") is True,
-                reason=r.string(entry, "reason", problems, limit=256),
+                reason=read.string(entry, "reason", problems, limit=256),
             )
         )
     facts = VmFacts(
         key=VmKey(namespace, name),
         uid=uid,
         printable_status=printable,
-        snapshot_in_progress=r.string(status, "snapshotInProgress", problems, limit=253) or None,
+        snapshot_in_progress=read.string(status, "snapshotInProgress", problems, limit=253) or None,
         volume_snapshot_statuses=tuple(volumes),
-        description=r.string(annotations, "description", problems, limit=MAX_DESCRIPTION),
+        description=read.string(annotations, "description", problems, limit=MAX_DESCRIPTION),
     )
     return facts, problems.items
 
 
 def parse_guest_info(raw: Any, *, vmi_uid: str, observed_at: float) -> tuple[GuestInfo, list[str]]:
     """Read a guestosinfo answer. A freeze command without ``enabled`` is disabled (omitempty)."""
-    problems = r.Problems()
+    problems = read.Problems()
     body: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     if not isinstance(raw, Mapping):
         problems.add("guestosinfo_not_object")
-    fsfreeze_enabled = _fsfreeze_enabled(r.sequence(body, "supportedCommands", problems))
-    volumes: list[GuestVolume] = []
-    for disk in r.sequence(r.mapping(body, "fsInfo", problems), "disks", problems)[:MAX_VOLUMES]:
+    fsfreeze_enabled = _fsfreeze_enabled(read.sequence(body, "supportedCommands", problems))
+    filesystems: list[GuestFilesystem] = []
+    for disk in read.sequence(read.mapping(body, "fsInfo", problems), "disks", problems)[:MAX_VOLUMES]:
         if not isinstance(disk, Mapping):
             problems.add("disk_not_object")
             continue
-        volumes.append(
-            GuestVolume(
-                disk_name=r.string(disk, "diskName", problems),
-                mount_point=r.string(disk, "mountPoint", problems),
-                filesystem=r.string(disk, "fileSystemType", problems, limit=32),
+        filesystems.append(
+            GuestFilesystem(
+                disk_name=read.string(disk, "diskName", problems),
+                mount_point=read.string(disk, "mountPoint", problems),
+                filesystem=read.string(disk, "fileSystemType", problems, limit=32),
             )
         )
     info = GuestInfo(
         vmi_uid=vmi_uid,
         observed_at=observed_at,
-        agent_version=r.string(body, "guestAgentVersion", problems, limit=64),
+        agent_version=read.string(body, "guestAgentVersion", problems, limit=64),
         fsfreeze_enabled=fsfreeze_enabled,
-        fs_frozen=r.string(body, "fsFreezeStatus", problems, limit=32) == "frozen",
-        os_id=r.string(r.mapping(body, "os", problems), "id", problems, limit=64),
-        volumes=tuple(volumes),
+        fs_frozen=read.string(body, "fsFreezeStatus", problems, limit=32) == "frozen",
+        os_id=read.string(read.mapping(body, "os", problems), "id", problems, limit=64),
+        filesystems=tuple(filesystems),
     )
     return info, problems.items
 

@@ -24,8 +24,6 @@ QGA_PROVIDER_ID = "{3629d4ed-ee09-4e0e-9a5c-6d8ba2872aef}"
 QGA_PROVIDER_NAME = "QEMU Guest Agent VSS Provider"
 
 STATE_UNKNOWN = 0
-STATE_STABLE = 1
-_IN_PROGRESS_STATES = range(2, 6)
 _FAILED_STATES = range(6, 16)
 
 _BLOCK_START = re.compile(r"^[^\s'][^']*'(?P<name>.+)'\s*$")
@@ -56,14 +54,6 @@ class Writer:
     @property
     def failed(self) -> bool:
         return self.state in _FAILED_STATES
-
-    @property
-    def in_progress(self) -> bool:
-        return self.state in _IN_PROGRESS_STATES
-
-    @property
-    def stable(self) -> bool:
-        return self.state == STATE_STABLE
 
 
 @dataclass(frozen=True, slots=True)

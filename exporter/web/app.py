@@ -10,8 +10,6 @@ from exporter.web.inventory import Inventory
 from exporter.web.metrics import MetricsEndpoint
 from exporter.web.status import add_status_routes
 
-MAX_REQUEST_LINE_AND_HEADERS = 8190
-
 
 def build_app(
     *,

@@ -127,9 +127,9 @@ class Inventory:
             "conditions": conditions,
             "volumes": [
                 {"volume": v.disk_name, "mount_point": v.mount_point, "filesystem": v.filesystem}
-                for v in state.volumes
+                for v in state.filesystems
             ],
-            "snapshots": state.snapshots,
+            "snapshots": state.snapshot_count,
             "description": description,
         }
 

@@ -11,11 +11,11 @@ from exporter.render.text import EOF_LINE
 from exporter.state.records import (
     FailedWriter,
     FreezeErrorDetail,
-    GuestVolume,
-    GuestVolumeSpace,
+    GuestFilesystem,
     SnapshotJudgement,
     VmKey,
     VmState,
+    VolumeFreeSpace,
 )
 
 WINDOWS = VmState(
@@ -30,9 +30,9 @@ WINDOWS = VmState(
     fsfreeze_available=True,
     fs_frozen=True,
     frozen_since=1700000000.5,
-    volumes=(GuestVolume("\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\", "System Reserved", "NTFS"),),
+    filesystems=(GuestFilesystem("\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\", "System Reserved", "NTFS"),),
     checks=(("agent_connected", True), ("not_stuck_frozen", False)),
-    snapshots=3,
+    snapshot_count=3,
     oldest_snapshot_timestamp=1699990000.0,
     last_snapshot=SnapshotJudgement(
         "snap-1", "Succeeded", 2, "filesystem", "writers_failed", "GuestAgent,Online", 1.7e9
@@ -41,7 +41,7 @@ WINDOWS = VmState(
     writers_total=9,
     writers_failed=1,
     failed_writers=(FailedWriter('Writer "quoted"', 9, "Timed out"),),
-    guest_volumes=(GuestVolumeSpace("C:\\", "C:\\", 1024, 4096),),
+    volume_free_space=(VolumeFreeSpace("C:\\", "C:\\", 1024, 4096),),
     guest_report_timestamp=1700000100.0,
     freeze_error_counts=(("add_volume_to_snapshot_set", "unknown", 2),),
     last_freeze_error_by_reason=(("add_volume_to_snapshot_set", 1700000050.0),),

@@ -7,7 +7,7 @@ import pytest
 from exporter.render.families import FAMILIES
 from exporter.render.selection import FamilySelection, pattern_problem, split_patterns
 from exporter.render.store import MetricsStore
-from exporter.state.records import GuestVolumeSpace, VmKey, VmState
+from exporter.state.records import VmKey, VmState, VolumeFreeSpace
 
 NAMES = [f.name for f in FAMILIES]
 GUEST_VOLUME = ["kubevirt_vss_guest_volume_free_bytes", "kubevirt_vss_guest_volume_size_bytes"]
@@ -76,7 +76,7 @@ def test_a_denied_family_is_never_rendered_nor_announced() -> None:
         key=VmKey("ns", "vm"),
         phase="Running",
         agent_connected=True,
-        guest_volumes=(GuestVolumeSpace(volume="C:\\", mount_point="C:\\", free_bytes=1, total_bytes=2),),
+        volume_free_space=(VolumeFreeSpace(volume="C:\\", mount_point="C:\\", free_bytes=1, total_bytes=2),),
     )
     full, denied = MetricsStore(), MetricsStore(FamilySelection(deny=("kubevirt_vss_guest_volume_.*",)).select())
     for store in (full, denied):

@@ -18,10 +18,10 @@ def snapshot(
         key=KEY,
         uid="u",
         name="snap",
-        created_at=1000.0,
+        requested_at=1000.0,
         phase=phase,
         indications=indications,
-        creation_time=1010.0 if phase == "Succeeded" else None,
+        taken_at=1010.0 if phase == "Succeeded" else None,
         **extra,
     )
 
@@ -288,5 +288,5 @@ def test_fixture_snapshots(kubevirt_object, fixture: str, level: int, consistenc
     assert facts is not None and problems == []
     judgement = judge(facts, WINDOWS)
     assert (judgement.level, judgement.consistency) == (level, consistency)
-    if facts.creation_time is not None:
-        assert judgement.timestamp == facts.creation_time
+    if facts.taken_at is not None:
+        assert judgement.timestamp == facts.taken_at

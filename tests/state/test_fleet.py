@@ -58,7 +58,7 @@ def test_stopped_vm_has_no_agent_series(fleet: Fleet, published: Published, kube
     state = published.states[KEY]
     assert state.phase == "Stopped"
     assert state.agent_connected is None and state.fs_frozen is None and state.checks == ()
-    assert state.last_snapshot is not None and state.snapshots == 1
+    assert state.last_snapshot is not None and state.snapshot_count == 1
 
 
 def test_vmi_without_vm_is_exported(fleet: Fleet, published: Published, kubevirt_object) -> None:
@@ -97,7 +97,7 @@ def test_guest_info_applies_only_to_the_current_vmi_life(fleet: Fleet, published
     state = published.states[KEY]
     assert state.fsfreeze_available is True
     assert state.agent_version == "100.0.0"
-    assert len(state.volumes) == 2
+    assert len(state.filesystems) == 2
 
 
 def test_fsfreeze_not_judged_while_frozen(fleet: Fleet, published: Published, kubevirt_object) -> None:
@@ -163,7 +163,7 @@ def test_last_consistent_snapshot_skips_crash_consistent_ones(
     state = published.states[KEY]
     assert state.last_snapshot is not None and state.last_snapshot.consistency == "crash"
     assert state.last_consistent_snapshot_timestamp == datetime(2026, 8, 20, 2, 0, 9, tzinfo=UTC).timestamp()
-    assert state.snapshots == 2
+    assert state.snapshot_count == 2
 
 
 def test_unchanged_state_is_not_republished(kubevirt_object) -> None:

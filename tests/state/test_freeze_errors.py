@@ -17,7 +17,7 @@ from exporter.state.freeze_errors import (
     from_snapshot,
     mount_point_of,
 )
-from exporter.state.records import GuestVolume, VmKey
+from exporter.state.records import GuestFilesystem, VmKey
 from exporter.state.snapshots import parse_snapshot
 
 KEY = VmKey("default", "win2019")
@@ -31,7 +31,7 @@ THAW_TIMEOUT = (
     "server error. command Unfreeze failed: \"LibvirtError(Code=1, Domain=10, Message='internal error: unable to "
     "execute QEMU agent command 'guest-fsfreeze-thaw': couldn't hold writes: fsfreeze is limited up to 10 seconds: ')\""
 )
-VOLUMES = (GuestVolume("\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\", "System Reserved", "NTFS"),)
+VOLUMES = (GuestFilesystem("\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\", "System Reserved", "NTFS"),)
 
 
 def observation(
@@ -98,7 +98,7 @@ def test_thaw_timeout_is_matched_to_its_snapshot(kubevirt_object) -> None:
     assert facts is not None
     ledger = FreezeErrorLedger(gap=600)
     assert ledger.vm_summary(KEY).thaw_failure_during(facts) is None
-    ledger.add(observation(facts.created_at + 12, text=THAW_TIMEOUT, snapshot=None, source="launcher_log"))
+    ledger.add(observation(facts.requested_at + 12, text=THAW_TIMEOUT, snapshot=None, source="launcher_log"))
     assert ledger.vm_summary(KEY).thaw_failure_during(facts) == "hold_writes_timeout"
 
 
@@ -112,19 +112,21 @@ def test_thaw_failure_that_broke_the_hold_is_matched_and_the_hold_limit_wins(kub
     ledger = FreezeErrorLedger(gap=600)
     ledger.add(
         observation(
-            facts.created_at + 5, text=thaw + "AsyncSnapshot set is missing. Did you freeze the volumes?", snapshot=None
+            facts.requested_at + 5,
+            text=thaw + "AsyncSnapshot set is missing. Did you freeze the volumes?",
+            snapshot=None,
         )
     )
     assert ledger.vm_summary(KEY).thaw_failure_during(facts) is None
     ledger.add(
         observation(
-            facts.created_at + 6,
+            facts.requested_at + 6,
             text=thaw + "unexpected error in VSS provider: Windows error 0x8004230f: ",
             snapshot=None,
         )
     )
     assert ledger.vm_summary(KEY).thaw_failure_during(facts) == "thaw_failed"
-    ledger.add(observation(facts.created_at + 7, text=THAW_TIMEOUT, snapshot=None))
+    ledger.add(observation(facts.requested_at + 7, text=THAW_TIMEOUT, snapshot=None))
     assert ledger.vm_summary(KEY).thaw_failure_during(facts) == "hold_writes_timeout"
 
 

@@ -16,8 +16,8 @@ from exporter.state.guest_report import (
     GuestCheckThresholds,
     GuestReport,
     InvalidGuestReport,
+    ReportedVolume,
     ServiceState,
-    VolumeSpace,
     parse_guest_report,
     validate_guest_report,
     vss_could_not_run,
@@ -76,7 +76,7 @@ def test_parse_healthy() -> None:
         "QEMU Guest Agent": ServiceState(present=True, status="Running", start_type="Automatic"),
         "QEMU Guest Agent VSS Provider": ServiceState(present=True, status="Stopped", start_type="Manual"),
     }
-    assert parsed.volumes[0] == VolumeSpace(
+    assert parsed.volumes[0] == ReportedVolume(
         path="\\\\?\\Volume{986da89b-4e1c-11ee-9f3b-806e6f6e6963}\\",
         drive_letter="C:",
         free_bytes=80 * GIB,
@@ -278,8 +278,8 @@ def test_service_checks(services: dict[str, ServiceState], vss: bool | None, swp
     assert checks.get("swprv_service") is swprv
 
 
-def _system(free: int | None, total: int | None, *, is_system: bool = True) -> VolumeSpace:
-    return VolumeSpace("\\\\?\\Volume{x}\\", "C:", free, total, is_system)
+def _system(free: int | None, total: int | None, *, is_system: bool = True) -> ReportedVolume:
+    return ReportedVolume("\\\\?\\Volume{x}\\", "C:", free, total, is_system)
 
 
 @pytest.mark.parametrize(
@@ -313,7 +313,7 @@ def _system(free: int | None, total: int | None, *, is_system: bool = True) -> V
         "empty-volume",
     ],
 )
-def test_system_volume_free_space(volumes: tuple[VolumeSpace, ...], expected: bool | None) -> None:
+def test_system_volume_free_space(volumes: tuple[ReportedVolume, ...], expected: bool | None) -> None:
     assert judge_guest_checks(report(volumes=volumes), DEFAULTS).get("system_volume_free_space") is expected
 
 

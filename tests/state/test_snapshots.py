@@ -12,8 +12,8 @@ def test_in_progress_fixture_keeps_the_error(kubevirt_object) -> None:
     assert facts.phase == "InProgress"
     assert facts.failure_deadline == 300.0
     assert "failed to add" in (facts.error_message or "")
-    assert not facts.finished(facts.created_at + 60)
-    assert facts.finished(facts.created_at + 301)
+    assert not facts.finished(facts.requested_at + 60)
+    assert facts.finished(facts.requested_at + 301)
 
 
 def test_last_finished_prefers_newest_finished(kubevirt_object) -> None:
@@ -21,8 +21,8 @@ def test_last_finished_prefers_newest_finished(kubevirt_object) -> None:
     newer, _ = parse_snapshot(kubevirt_object("vmsnapshot-succeeded-online-guestagent"))
     running, _ = parse_snapshot(kubevirt_object("vmsnapshot-inprogress-freeze-error-windows-vss"))
     assert older and newer and running
-    assert last_finished([older, newer, running], now=running.created_at + 10) is newer
-    assert last_finished([older, newer, running], now=running.created_at + 400) is running
+    assert last_finished([older, newer, running], now=running.requested_at + 10) is newer
+    assert last_finished([older, newer, running], now=running.requested_at + 400) is running
     assert last_finished([], now=0) is None
 
 
@@ -41,7 +41,7 @@ def test_malformed_snapshot_degrades(kubevirt_object) -> None:
     facts, problems = parse_snapshot(raw)
     assert facts is not None
     assert facts.indications == ("GuestAgent", "Online")
-    assert facts.creation_time is None
+    assert facts.taken_at is None
     assert facts.failure_deadline == 300.0
     assert set(problems) == {"indication_malformed", "creationTime_not_time", "failureDeadline_malformed"}
 
@@ -50,7 +50,7 @@ def test_zero_failure_deadline_never_expires(kubevirt_object) -> None:
     raw = kubevirt_object("vmsnapshot-inprogress-freeze-error-windows-vss")
     raw["spec"]["failureDeadline"] = "0s"
     facts, _ = parse_snapshot(raw)
-    assert facts is not None and not facts.past_deadline(facts.created_at + 10**6)
+    assert facts is not None and not facts.past_deadline(facts.requested_at + 10**6)
 
 
 def test_source_indication_messages_and_excluded_volumes(kubevirt_object) -> None:

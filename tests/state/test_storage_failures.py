@@ -43,7 +43,7 @@ def snapshot(uid: str, message: str | None, at: float) -> SnapshotFacts:
         key=KEY,
         uid=uid,
         name=uid,
-        created_at=0.0,
+        requested_at=0.0,
         phase="InProgress",
         indications=(),
         error_message=message,

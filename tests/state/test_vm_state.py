@@ -8,7 +8,7 @@ from pathlib import Path
 from exporter.state.classifier import classify
 from exporter.state.freeze_errors import NO_FREEZE_ERRORS, NewestFreezeError, VmFreezeErrors
 from exporter.state.guest_report import parse_guest_report
-from exporter.state.records import GuestInfo, GuestVolume, SnapshotFacts, VmFacts, VmiFacts, VmKey
+from exporter.state.records import GuestFilesystem, GuestInfo, SnapshotFacts, VmFacts, VmiFacts, VmKey
 from exporter.state.vm_record import VmRecord
 from exporter.state.vm_state import (
     GuestReportPart,
@@ -32,13 +32,13 @@ ADD_VOLUME = "failed to add \\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\
 def running_record() -> VmRecord:
     record = VmRecord(KEY, vm=VmFacts(KEY, "vm-uid", "Running"))
     record.set_vmi(VMI, now=0)
-    volume = GuestVolume("\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\", "D:\\", "NTFS")
+    volume = GuestFilesystem("\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\", "D:\\", "NTFS")
     record.set_guest(GuestInfo("uid-1", 1, "100.0.0", True, False, "mswindows", (volume,)))
     return record
 
 
-def snapshot(name: str, created_at: float, phase: str = "Succeeded", **extra) -> SnapshotFacts:
-    return SnapshotFacts(KEY, f"uid-{name}", name, created_at, phase, ("Online", "GuestAgent"), **extra)
+def snapshot(name: str, requested_at: float, phase: str = "Succeeded", **extra) -> SnapshotFacts:
+    return SnapshotFacts(KEY, f"uid-{name}", name, requested_at, phase, ("Online", "GuestAgent"), **extra)
 
 
 def test_no_vm_and_no_vmi_is_no_state() -> None:

@@ -93,8 +93,8 @@ def test_guest_info_windows(kubevirt_object) -> None:
     assert info.fsfreeze_enabled is True
     assert info.agent_version == "100.0.0"
     assert info.os_id == "mswindows"
-    assert [v.mount_point for v in info.volumes] == ["System Reserved", "C:\\"]
-    assert info.volumes[0].disk_name == "\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\"
+    assert [v.mount_point for v in info.filesystems] == ["System Reserved", "C:\\"]
+    assert info.filesystems[0].disk_name == "\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\"
 
 
 def test_guest_info_disabled_command_has_no_enabled_key(kubevirt_object) -> None:
@@ -110,7 +110,7 @@ def test_guest_info_without_supported_commands(kubevirt_object) -> None:
     info, problems = parse_guest_info(kubevirt_object("guestosinfo-linux-userguide"), vmi_uid="u", observed_at=0)
     assert problems == []
     assert info.fsfreeze_enabled is None
-    assert info.volumes[0].mount_point == "/"
+    assert info.filesystems[0].mount_point == "/"
 
 
 def test_guest_info_taken_while_frozen_is_no_evidence(kubevirt_object) -> None:

@@ -51,7 +51,7 @@ def test_healthy_writers() -> None:
         "COM+ REGDB Writer",
         "WMI Writer",
     ]
-    assert all(w.stable and not w.failed and w.last_error == "No error" for w in writers)
+    assert all(w.state == 1 and not w.failed and w.last_error == "No error" for w in writers)
     assert writers[0] == Writer(
         name="Task Scheduler Writer",
         state=1,
@@ -68,7 +68,7 @@ def test_two_failed_writers() -> None:
     failed = sorted((w.name, w.state, w.last_error) for w in writers.values() if w.failed)
     assert failed == [("SqlServerWriter", 8, "Non-retryable error"), ("System Writer", 9, "Timed out")]
     wmi = writers["WMI Writer"]
-    assert (wmi.state, wmi.in_progress, wmi.failed, wmi.state_text) == (5, True, False, "Waiting for completion")
+    assert (wmi.state, wmi.failed, wmi.state_text) == (5, False, "Waiting for completion")
     assert writers["System Writer"].writer_id == "{e8132975-6f93-4464-a53e-1050253ae220}"
     assert writers["System Writer"].instance_id == "{7848396d-00b1-47cd-8ba9-769b7ce402d2}"
 
@@ -88,15 +88,13 @@ def test_german_labels() -> None:
 
 
 @pytest.mark.parametrize(
-    ("state", "failed", "in_progress", "stable"),
-    [(0, False, False, False), (1, False, False, True)]
-    + [(n, False, True, False) for n in range(2, 6)]
-    + [(n, True, False, False) for n in range(6, 16)],
+    ("state", "failed"),
+    [(0, False), (1, False)] + [(n, False) for n in range(2, 6)] + [(n, True) for n in range(6, 16)],
 )
-def test_state_classes(state: int, failed: bool, in_progress: bool, stable: bool) -> None:
+def test_state_classes(state: int, failed: bool) -> None:
     text = f"Writer name: 'W'\r\n   Writer Id: {{{'0' * 8}-0000-0000-0000-{'0' * 12}}}\r\n   State: [{state}] x\r\n"
     (writer,) = parse_writers(text)
-    assert (writer.state, writer.failed, writer.in_progress, writer.stable) == (state, failed, in_progress, stable)
+    assert (writer.state, writer.failed) == (state, failed)
 
 
 def test_chinese_xp_format_without_last_error() -> None:
