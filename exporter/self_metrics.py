@@ -23,10 +23,19 @@ class SelfMetrics:
     def __post_init__(self) -> None:
         # ``*_created`` series double every counter for no use here; client_python toggles this per process.
         disable_created_metrics()
-        r = self.registry
+        self._declare_instance_metrics(self.registry)
+        self._declare_reflector_metrics(self.registry)
+        self._declare_source_metrics(self.registry)
+        self._declare_credential_metrics(self.registry)
+        self._declare_listener_metrics(self.registry)
+        self._declare_shard_and_scrape_metrics(self.registry)
+
+    def _declare_instance_metrics(self, r: CollectorRegistry) -> None:
         self.build_info = Gauge(PREFIX + "build_info", "Build information.", ["version", "python_version"], registry=r)
         self.build_info.labels(__version__, platform.python_version()).set(1)
         self.vms = Gauge(PREFIX + "vms", "VMs exported by this instance.", registry=r)
+
+    def _declare_reflector_metrics(self, r: CollectorRegistry) -> None:
         self.objects = Gauge(PREFIX + "objects", "Objects in each reflector's cache.", ["resource"], registry=r)
         self.synced = Gauge(
             PREFIX + "synced",
@@ -57,6 +66,8 @@ class SelfMetrics:
             ["resource", "problem"],
             registry=r,
         )
+
+    def _declare_source_metrics(self, r: CollectorRegistry) -> None:
         self.guestosinfo_requests = Counter(
             PREFIX + "guestosinfo_requests", "guestosinfo polls by result.", ["result"], registry=r
         )
@@ -77,6 +88,8 @@ class SelfMetrics:
             PREFIX + "launcher_log_lines", "Launcher log lines read, by result.", ["result"], registry=r
         )
         self.launcher_log_streams = Gauge(PREFIX + "launcher_log_streams", "Launcher log streams open.", registry=r)
+
+    def _declare_credential_metrics(self, r: CollectorRegistry) -> None:
         self.authenticated = Gauge(
             PREFIX + "api_authenticated",
             "1 while the API accepts our credentials; 0 after it answered 401 Unauthorized.",
@@ -91,6 +104,8 @@ class SelfMetrics:
         self.credentials_loaded = Gauge(
             PREFIX + "credentials_loaded_timestamp_seconds", "When the credentials in use were loaded.", registry=r
         )
+
+    def _declare_listener_metrics(self, r: CollectorRegistry) -> None:
         self.http_connections = Gauge(
             PREFIX + "http_connections", "Open connections per listener.", ["listener"], registry=r
         )
@@ -101,6 +116,8 @@ class SelfMetrics:
             ["listener", "reason"],
             registry=r,
         )
+
+    def _declare_shard_and_scrape_metrics(self, r: CollectorRegistry) -> None:
         self.shard_ordinal = Gauge(PREFIX + "shard_ordinal", "This instance's shard.", registry=r)
         self.total_shards = Gauge(PREFIX + "total_shards", "Number of shards.", registry=r)
         self.render_seconds = Gauge(

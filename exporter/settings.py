@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,36 +100,9 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
 
     listen = address("listen", args.listen) or Address("0.0.0.0", 9745)
     report_listen = address("guest_report_listen", args.guest_report_listen)
-    total = args.total_shards
-    shard = args.shard
-    if total < 1:
-        problems["total_shards"] = "must be at least 1"
-    if shard is None and total > 1:
-        pod_name = env.get("POD_NAME") or env.get("HOSTNAME", "")
-        shard = shard_from_pod_name(pod_name)
-        if shard is None:
-            problems["shard"] = f"--shard not given and no ordinal in pod name {pod_name!r}"
-    shard = shard or 0
-    if total >= 1 and not 0 <= shard < total:
-        problems["shard"] = f"must be in [0, {total})"
-    for name in ("guestosinfo_interval", "guestosinfo_max_rate", "guestosinfo_timeout", "guest_report_max_age"):
-        if getattr(args, name) <= 0:
-            problems[name] = "must be positive"
-    if args.guestosinfo_concurrency < 1:
-        problems["guestosinfo_concurrency"] = "must be at least 1"
-    if args.launcher_log_streams < 1:
-        problems["launcher_log_streams"] = "must be at least 1"
-    forward_url, shard_token_file = args.guest_report_forward_url, args.shard_token_file
-    if forward_url is not None and "{shard}" not in forward_url:
-        problems["guest_report_forward_url"] = "must contain {shard}, e.g. http://exporter-{shard}.exporter-shards:9746"
-    if (forward_url is None) != (shard_token_file is None):
-        problems["shard_token_file"] = "--guest-report-forward-url and --shard-token-file go together"
-    if shard_token_file and not os.path.isfile(shard_token_file):
-        problems["shard_token_file"] = "not a readable file"
-    if args.guest_report_token_file and not os.path.isfile(args.guest_report_token_file):
-        problems["guest_report_token_file"] = "not a readable file"
-    if report_listen is not None and not args.guest_report_token_file and not getattr(args, "demo", False):
-        problems["guest_report_token_file"] = "required with --guest-report-listen"
+    shard, total = _shard(args, env, problems)
+    _check_source_limits(args, problems)
+    _check_guest_report_credentials(args, report_listen, problems)
     metric_lists = _metric_lists(args, problems)
     http_limits = _http_limits(args, problems)
     if problems:
@@ -146,8 +120,8 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
         guestosinfo_timeout=args.guestosinfo_timeout,
         guest_report_listen=report_listen,
         guest_report_token_file=args.guest_report_token_file,
-        guest_report_forward_url=forward_url,
-        shard_token_file=shard_token_file,
+        guest_report_forward_url=args.guest_report_forward_url,
+        shard_token_file=args.shard_token_file,
         guest_report_max_age=args.guest_report_max_age,
         follow_launcher_logs=args.follow_launcher_logs,
         launcher_log_streams=args.launcher_log_streams,
@@ -170,6 +144,50 @@ def _http_limits(args: argparse.Namespace, problems: dict[str, str]) -> dict[str
         if value <= 0:
             problems[name] = "must be positive"
     return limits
+
+
+def _check_source_limits(args: argparse.Namespace, problems: dict[str, str]) -> None:
+    for name in ("guestosinfo_interval", "guestosinfo_max_rate", "guestosinfo_timeout", "guest_report_max_age"):
+        if getattr(args, name) <= 0:
+            problems[name] = "must be positive"
+    if args.guestosinfo_concurrency < 1:
+        problems["guestosinfo_concurrency"] = "must be at least 1"
+    if args.launcher_log_streams < 1:
+        problems["launcher_log_streams"] = "must be at least 1"
+
+
+def _check_guest_report_credentials(
+    args: argparse.Namespace, report_listen: Address | None, problems: dict[str, str]
+) -> None:
+    """The guests' token file, and the shards' forwarding URL and token, which go together."""
+    forward_url, shard_token_file = args.guest_report_forward_url, args.shard_token_file
+    if forward_url is not None and "{shard}" not in forward_url:
+        problems["guest_report_forward_url"] = "must contain {shard}, e.g. http://exporter-{shard}.exporter-shards:9746"
+    if (forward_url is None) != (shard_token_file is None):
+        problems["shard_token_file"] = "--guest-report-forward-url and --shard-token-file go together"
+    if shard_token_file and not os.path.isfile(shard_token_file):
+        problems["shard_token_file"] = "not a readable file"
+    if args.guest_report_token_file and not os.path.isfile(args.guest_report_token_file):
+        problems["guest_report_token_file"] = "not a readable file"
+    if report_listen is not None and not args.guest_report_token_file and not getattr(args, "demo", False):
+        problems["guest_report_token_file"] = "required with --guest-report-listen"
+
+
+def _shard(args: argparse.Namespace, env: Mapping[str, str], problems: dict[str, str]) -> tuple[int, int]:
+    """(shard, total shards); without --shard, the ordinal of a StatefulSet pod's name."""
+    total = args.total_shards
+    shard = args.shard
+    if total < 1:
+        problems["total_shards"] = "must be at least 1"
+    if shard is None and total > 1:
+        pod_name = env.get("POD_NAME") or env.get("HOSTNAME", "")
+        shard = shard_from_pod_name(pod_name)
+        if shard is None:
+            problems["shard"] = f"--shard not given and no ordinal in pod name {pod_name!r}"
+    shard = shard or 0
+    if total >= 1 and not 0 <= shard < total:
+        problems["shard"] = f"must be in [0, {total})"
+    return shard, total
 
 
 def _metric_lists(args: argparse.Namespace, problems: dict[str, str]) -> dict[str, tuple[str, ...]]:

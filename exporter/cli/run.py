@@ -24,6 +24,14 @@ from exporter.sources.poll_plan import DEFAULT_MAX_RATE, LAUNCHER_PERIOD
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _cluster_and_serving_arguments(parser)
+    _connection_arguments(parser.add_argument_group("connections (each listener)"))
+    _source_arguments(parser.add_argument_group("sources"))
+    _judging_and_sharding_arguments(parser)
+    _demo_arguments(parser.add_argument_group("demo"))
+
+
+def _cluster_and_serving_arguments(parser: argparse.ArgumentParser) -> None:
     cluster = parser.add_argument_group("cluster")
     cluster.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
     cluster.add_argument("--context", help="kubeconfig context")
@@ -49,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="export every per-VM metric family except those whose whole name matches one of these patterns "
         "(e.g. 'kubevirt_vss_guest_volume_.*'); not with --metric-allowlist",
     )
-    connections = parser.add_argument_group("connections (each listener)")
+
+
+def _connection_arguments(connections: argparse._ArgumentGroup) -> None:
     connections.add_argument(
         "--max-connections", type=int, default=1024, metavar="N", help="concurrent connections; more are refused"
     )
@@ -74,7 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="bound on reading a request body and sending the response (408 when the body is late)",
     )
-    sources = parser.add_argument_group("sources")
+
+
+def _source_arguments(sources: argparse._ArgumentGroup) -> None:
     sources.add_argument(
         "--guestosinfo-interval",
         type=float,
@@ -96,6 +108,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sources.add_argument("--guest-report-max-age", type=float, default=1800.0, metavar="SECONDS")
     sources.add_argument("--follow-launcher-logs", action="store_true", help="read virt-launcher compute logs")
     sources.add_argument("--launcher-log-streams", type=int, default=50, metavar="N", help="cap on open log streams")
+
+
+def _judging_and_sharding_arguments(parser: argparse.ArgumentParser) -> None:
     judging = parser.add_argument_group("judging")
     judging.add_argument("--stuck-frozen-after", type=float, default=300.0, metavar="SECONDS")
     judging.add_argument("--freeze-episode-gap", type=float, default=600.0, metavar="SECONDS")
@@ -111,7 +126,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sharding.add_argument(
         "--shard-token-file", metavar="PATH", help="bearer token the shards use between them (not the guests' token)"
     )
-    demo = parser.add_argument_group("demo")
+
+
+def _demo_arguments(demo: argparse._ArgumentGroup) -> None:
     demo.add_argument("--demo", action="store_true", help="run against a simulated KubeVirt API on loopback")
     demo.add_argument("--demo-vms", type=int, default=None, metavar="N", help="simulated fleet size")
     demo.add_argument("--demo-seed", type=int, default=1, metavar="S")

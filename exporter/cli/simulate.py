@@ -10,6 +10,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -185,41 +186,15 @@ async def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
             signals.append(sig)
-    sim = Simulator(config)
-    sim.faults.guestosinfo_delay = options.guestosinfo_delay
-    sim.faults.guestosinfo_fail_rate = options.guestosinfo_fail_rate
-    if options.malformed:
-        sim.faults.malformed_objects(options.malformed)
-    if options.objects is not None:
-        loaded = read_objects_file(options.objects)
-        sim.load(loaded.objects)
-        log.info("objects_loaded", path=str(options.objects), objects=len(loaded.objects),
-                 skipped=dict(loaded.skipped))
+    sim = _simulator(config, options, log)
     tasks: list[asyncio.Task[None]] = []
     try:
         await sim.start()
-        if options.kubeconfig is not None:
-            sim.write_kubeconfig(options.kubeconfig)
-            log.info("kubeconfig_written", path=str(options.kubeconfig), context="kubevirt-vss-simulator")
-            if not config.tls:
-                log.info("kubectl_needs_tls", reason="kubectl sends credentials only over TLS; drop --no-tls")
-        if options.service_account is not None:
-            sim.write_service_account(options.service_account)
-            log.info("service_account_written", path=str(options.service_account))
+        _write_credentials(sim, config, options, log)
         if signals:
             loop.add_signal_handler(signal.SIGHUP, sim.rotate_credentials)
             signals.append(signal.SIGHUP)
-        if options.rotate_credentials_every:
-            tasks.append(asyncio.create_task(_every(options.rotate_credentials_every, sim.rotate_credentials),
-                                             name="simulate-rotate-credentials"))
-        if options.expire_watches_every:
-            tasks.append(asyncio.create_task(_every(options.expire_watches_every, sim.faults.expire_watches),
-                                             name="simulate-expire-watches"))
-        if options.guest_reports_to:
-            tasks.append(asyncio.create_task(_report(sim, options), name="simulate-guest-reports"))
-        if options.drop_streams_every:
-            tasks.append(asyncio.create_task(_every(options.drop_streams_every, sim.faults.drop_streams),
-                                             name="simulate-drop-streams"))
+        tasks = _start_background(sim, options)
         if on_started is not None:
             on_started(sim)
         await stop.wait()
@@ -233,6 +208,45 @@ async def serve(
             loop.remove_signal_handler(sig)
         await sim.stop()
     return 0
+
+
+def _simulator(config: SimulatorConfig, options: ServeOptions, log: Any) -> Simulator:
+    """The simulator with the faults and the objects the options ask for."""
+    sim = Simulator(config)
+    sim.faults.guestosinfo_delay = options.guestosinfo_delay
+    sim.faults.guestosinfo_fail_rate = options.guestosinfo_fail_rate
+    if options.malformed:
+        sim.faults.malformed_objects(options.malformed)
+    if options.objects is not None:
+        loaded = read_objects_file(options.objects)
+        sim.load(loaded.objects)
+        log.info("objects_loaded", path=str(options.objects), objects=len(loaded.objects),
+                 skipped=dict(loaded.skipped))
+    return sim
+
+
+def _write_credentials(sim: Simulator, config: SimulatorConfig, options: ServeOptions, log: Any) -> None:
+    if options.kubeconfig is not None:
+        sim.write_kubeconfig(options.kubeconfig)
+        log.info("kubeconfig_written", path=str(options.kubeconfig), context="kubevirt-vss-simulator")
+        if not config.tls:
+            log.info("kubectl_needs_tls", reason="kubectl sends credentials only over TLS; drop --no-tls")
+    if options.service_account is not None:
+        sim.write_service_account(options.service_account)
+        log.info("service_account_written", path=str(options.service_account))
+
+
+def _start_background(sim: Simulator, options: ServeOptions) -> list[asyncio.Task[None]]:
+    """The periodic faults and the guest reporters the options ask for."""
+    periodic = [
+        (options.rotate_credentials_every, sim.rotate_credentials, "simulate-rotate-credentials"),
+        (options.expire_watches_every, sim.faults.expire_watches, "simulate-expire-watches"),
+        (options.drop_streams_every, sim.faults.drop_streams, "simulate-drop-streams"),
+    ]
+    tasks = [asyncio.create_task(_every(seconds, action), name=name) for seconds, action, name in periodic if seconds]
+    if options.guest_reports_to:
+        tasks.append(asyncio.create_task(_report(sim, options), name="simulate-guest-reports"))
+    return tasks
 
 
 async def _report(sim: Simulator, options: ServeOptions) -> None:
