@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench generate image clean
+.PHONY: demo test unit lint bench generate image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+## unit: the quick run while developing — every test except those marked slow (timed, flood, external tools, end to end)
+unit: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
 
 ## lint: ruff only
 lint: $(STAMP)

@@ -69,6 +69,7 @@ def test_promtool_check_rules(tmp_path: Path) -> None:
         assert f"SUCCESS: {len(_rules())} rules found" in result.stdout
 
 
+@pytest.mark.slow
 def test_promtool_unit_tests_pass() -> None:
     promtool = stack.require_binary("promtool")
     assert UNIT_TESTS, "no promtool unit tests under alerts/tests/"

@@ -30,7 +30,7 @@ if str(REPO) not in sys.path:
 stack = importlib.import_module("tests.e2e.stack")
 dq = importlib.import_module("tests.grafana.queries")
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RULES = REPO / "alerts" / "kubevirt-vss-exporter.rules.yaml"
 DASHBOARDS = sorted((REPO / "grafana" / "dashboards").glob("*.json"))

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import aiohttp
+import pytest
 
 from exporter.settings import Address
 from exporter.simulator.guest_reporter import build_report_document
@@ -32,6 +33,7 @@ async def post(url: str, body: bytes, *, source: str, token: str = TOKEN) -> int
         return response.status
 
 
+@pytest.mark.slow
 async def test_report_attributed_by_source_address_and_flood_resistance(cluster) -> None:
     running = await cluster(
         seed_objects=[("virtualmachineinstances", windows_vmi("win-sql", "127.0.0.42"))],

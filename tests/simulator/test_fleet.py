@@ -341,6 +341,7 @@ def test_scaled_fleet_repeats_the_scenarios_across_namespaces() -> None:
     assert all(not ip.endswith((".0", ".255")) for ip in (loopback_ip(i) for i in range(2000)))
 
 
+@pytest.mark.slow
 def test_fifty_thousand_vms_build_quickly_enough() -> None:
     started = time.perf_counter()
     fleet, store = make_fleet(vms=50_000)

@@ -960,6 +960,7 @@ def test_message_is_bounded() -> None:
         pytest.param("guid", "\\\\\\\\?\\\\Volume{" * 60_000, id="escaped-guid-openers"),
     ],
 )
+@pytest.mark.slow
 def test_one_megabyte_line_is_bounded(name: str, text: str) -> None:
     start = time.perf_counter()
     result = classify(text)

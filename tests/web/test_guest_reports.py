@@ -399,6 +399,7 @@ def test_source_address(peer: Any, expected: str) -> None:
 # --- floods ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_flood_from_one_source_is_throttled_and_logged_once_per_episode() -> None:
     harness = Harness()
     with capture_logs() as logs:
@@ -413,6 +414,7 @@ async def test_flood_from_one_source_is_throttled_and_logged_once_per_episode() 
     assert rejected == ["unauthorized"] * 30 + ["rate_limited"]
 
 
+@pytest.mark.slow
 async def test_flood_from_many_sources_keeps_memory_bounded() -> None:
     sources = [f"127.0.3.{n}" for n in range(1, 101)]
     harness = Harness(app_options={"max_tracked_sources": 32})
