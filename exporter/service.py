@@ -52,6 +52,7 @@ class FleetSink:
     log: Any = field(default_factory=lambda: structlog.get_logger().bind(component="sink"))
     # With several shards: the addresses of every VMI, to send guest reports on to their shard.
     addresses: AddressBook | None = None
+    started: float = field(default_factory=time.monotonic)
 
     async def replace(self, resource: str, items: Sequence[RawObject], *, namespace: str | None) -> None:
         """Feed a full list in chunks, yielding between them: a list of 100k objects must not
@@ -91,6 +92,9 @@ class FleetSink:
         self.readiness.mark_synced(resource)
         if first:
             self.log.info("initial_sync_done", resource=resource, still_pending=self.readiness.pending)
+            if self.readiness.ready:
+                vms = sum(1 for _ in self.fleet.states())
+                self.log.info("ready", vms=vms, seconds=round(time.monotonic() - self.started, 2))
 
 
 class ListenError(OSError):
@@ -108,11 +112,64 @@ class Listener:
 
     server: asyncio.Server
     runner: web.AppRunner
+    urls: list[str]
+
+    @classmethod
+    async def open(
+        cls, app: web.Application, address: Address, *, name: str, settings: Settings, metrics: SelfMetrics
+    ) -> Listener:
+        """Serve ``app`` behind the connection guard (cap, header, idle and request timeouts)."""
+        limits = ConnectionLimits(
+            max_connections=settings.max_connections,
+            header_timeout=settings.http_header_timeout,
+            idle_timeout=settings.http_idle_timeout,
+            request_timeout=settings.http_request_timeout,
+        )
+        guard = ConnectionGuard(
+            limits,
+            on_close=lambda reason: metrics.http_connections_closed.labels(name, reason).inc(),
+            on_open=metrics.http_connections.labels(name).set,
+        )
+        app.middlewares.insert(0, guard.middleware)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout)
+        await runner.setup()
+        try:
+            server, addresses = await serve(runner, guard, host=address.host, port=address.port)
+        except OSError as error:
+            await runner.cleanup()
+            raise ListenError(name, str(address), error) from error
+        return cls(server, runner, [_url(a) for a in addresses])
 
     async def close(self) -> None:
         self.server.close()
         await self.runner.cleanup()
         await self.server.wait_closed()
+
+
+@dataclass
+class FreezeFailureLog:
+    """One info line per new freeze-failure episode of a VM (counts only rise; a restart rebuilds them)."""
+
+    log: Any
+    episodes: dict[VmKey, dict[tuple[str, str], int]] = field(default_factory=dict)
+
+    def observe(self, key: VmKey, state: VmState | None) -> None:
+        counts = {(reason, cause): n for reason, cause, n in state.freeze_error_counts} if state else {}
+        before = self.episodes.pop(key, {})
+        if counts:
+            self.episodes[key] = counts
+        detail = state.last_freeze_error if state is not None else None
+        for (reason, cause), n in counts.items():
+            if n > before.get((reason, cause), 0):
+                self.log.info(
+                    "freeze_failure",
+                    namespace=key.namespace,
+                    name=key.name,
+                    reason=reason,
+                    cause=cause,
+                    episodes=n,
+                    volume=detail.volume if detail is not None and detail.reason == reason else "",
+                )
 
 
 class Exporter:
@@ -175,6 +232,7 @@ class Exporter:
         self.links: dict[str, str] = {"Kubernetes API": client.host}
         self.bound_urls: dict[str, str] = {}
         self._problems_logged: set[tuple[str, str]] = set()
+        self.freeze_failures = FreezeFailureLog(self.log)
 
     def _log_selection(self, selection: FamilySelection) -> None:
         exported = {f.name for f in self.store.families}
@@ -190,6 +248,7 @@ class Exporter:
         """A VM's judged state changed: render it, and let the poller see what changed."""
         self.store.put(key, state)
         self.poller.observe(key, state)
+        self.freeze_failures.observe(key, state)
 
     def _count_problem(self, resource: str, problem: str) -> None:
         """Count every malformed field; log each kind once, so a bad object cannot flood the log."""
@@ -247,31 +306,11 @@ class Exporter:
             self.fleet.tick(self.clock())
 
     async def _serve(self, app: web.Application, address: Address, name: str) -> Listener:
-        """Serve ``app`` behind the connection guard (caps, header and idle timeouts)."""
-        limits = ConnectionLimits(
-            max_connections=self.settings.max_connections,
-            header_timeout=self.settings.http_header_timeout,
-            idle_timeout=self.settings.http_idle_timeout,
-            request_timeout=self.settings.http_request_timeout,
-        )
-        guard = ConnectionGuard(
-            limits,
-            on_close=lambda reason: self.metrics.http_connections_closed.labels(name, reason).inc(),
-            on_open=self.metrics.http_connections.labels(name).set,
-        )
-        app.middlewares.insert(0, guard.middleware)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=limits.idle_timeout)
-        await runner.setup()
-        try:
-            server, addresses = await serve(runner, guard, host=address.host, port=address.port)
-        except OSError as error:
-            await runner.cleanup()
-            raise ListenError(name, str(address), error) from error
-        urls = [_url(a) for a in addresses]
-        self.log.info("listening", listener=name, url=urls[0] if urls else str(address))
-        if urls:
-            self.bound_urls[name] = urls[0]
-        return Listener(server, runner)
+        listener = await Listener.open(app, address, name=name, settings=self.settings, metrics=self.metrics)
+        self.log.info("listening", listener=name, url=listener.urls[0] if listener.urls else str(address))
+        if listener.urls:
+            self.bound_urls[name] = listener.urls[0]
+        return listener
 
     def guest_report_app(self) -> web.Application:
         if not self.guest_report_token:

@@ -18,9 +18,11 @@ import structlog
 from exporter import logs
 from exporter.kube.client import KubeClient
 from exporter.kube.errors import KubeError
-from exporter.service import Exporter
+from exporter.service import Exporter, ListenError
 from exporter.settings import Address, Settings, SettingsError, from_args
 from exporter.sources.poll_plan import DEFAULT_MAX_RATE, LAUNCHER_PERIOD
+
+STARTUP_PROBE_TIMEOUT = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _cluster_and_serving_arguments(parser: argparse.ArgumentParser) -> None:
     cluster = parser.add_argument_group("cluster")
     cluster.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
-    cluster.add_argument("--context", help="kubeconfig context")
+    cluster.add_argument("--context", help="kubeconfig context (default: its current context)")
     cluster.add_argument(
         "--namespace", action="append", metavar="NS", help="only watch this namespace (repeatable; default: all)"
     )
@@ -43,19 +45,22 @@ def _cluster_and_serving_arguments(parser: argparse.ArgumentParser) -> None:
     serving.add_argument(
         "--log-format", choices=("json", "console"), default=None, help="default: console on a terminal, else json"
     )
-    serving.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serving.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="least severe level logged"
+    )
     serving.add_argument(
         "--metric-allowlist",
         action="append",
         metavar="REGEX[,REGEX...]",
-        help="export only the per-VM metric families whose whole name matches one of these patterns",
+        help="export only the per-VM metric families whose whole name matches one of these patterns "
+        "(default: every family)",
     )
     serving.add_argument(
         "--metric-denylist",
         action="append",
         metavar="REGEX[,REGEX...]",
         help="export every per-VM metric family except those whose whole name matches one of these patterns "
-        "(e.g. 'kubevirt_vss_guest_volume_.*'); not with --metric-allowlist",
+        "(e.g. 'kubevirt_vss_guest_volume_.*'); not with --metric-allowlist (default: none)",
     )
 
 
@@ -101,37 +106,67 @@ def _source_arguments(sources: argparse._ArgumentGroup) -> None:
         metavar="PER_SECOND",
         help="cap on guestosinfo requests per second for the whole fleet (default 20)",
     )
-    sources.add_argument("--guestosinfo-concurrency", type=int, default=8, metavar="N")
+    sources.add_argument(
+        "--guestosinfo-concurrency", type=int, default=8, metavar="N", help="guestosinfo requests in flight at once"
+    )
     sources.add_argument("--guestosinfo-timeout", type=float, default=10.0, metavar="SECONDS", help="per request")
-    sources.add_argument("--guest-report-listen", metavar="HOST:PORT", help="enable the guest report listener")
-    sources.add_argument("--guest-report-token-file", metavar="PATH", help="bearer token guests must send")
-    sources.add_argument("--guest-report-max-age", type=float, default=1800.0, metavar="SECONDS")
+    sources.add_argument(
+        "--guest-report-listen", metavar="HOST:PORT", help="enable the guest report listener (default: off)"
+    )
+    sources.add_argument(
+        "--guest-report-token-file",
+        metavar="PATH",
+        help="bearer token guests must send (default: none; required with --guest-report-listen)",
+    )
+    sources.add_argument(
+        "--guest-report-max-age",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="older guest reports are dropped and their series disappear",
+    )
     sources.add_argument("--follow-launcher-logs", action="store_true", help="read virt-launcher compute logs")
     sources.add_argument("--launcher-log-streams", type=int, default=50, metavar="N", help="cap on open log streams")
 
 
 def _judging_and_sharding_arguments(parser: argparse.ArgumentParser) -> None:
     judging = parser.add_argument_group("judging")
-    judging.add_argument("--stuck-frozen-after", type=float, default=300.0, metavar="SECONDS")
-    judging.add_argument("--freeze-episode-gap", type=float, default=600.0, metavar="SECONDS")
+    judging.add_argument(
+        "--stuck-frozen-after",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="a filesystem frozen longer fails the not_stuck_frozen check",
+    )
+    judging.add_argument(
+        "--freeze-episode-gap",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="failures of one VM and reason closer than this are one episode",
+    )
     sharding = parser.add_argument_group("sharding")
     sharding.add_argument("--shard", type=int, default=None, help="this instance's shard (default: pod ordinal)")
-    sharding.add_argument("--total-shards", type=int, default=1)
+    sharding.add_argument("--total-shards", type=int, default=1, help="number of shards")
     sharding.add_argument(
         "--guest-report-forward-url",
         metavar="TEMPLATE",
-        help="where another shard takes guest reports for its VMs, {shard} replaced by its ordinal "
+        help="where another shard takes guest reports for its VMs, {shard} replaced by its ordinal (default: none) "
         "(e.g. http://kubevirt-vss-exporter-{shard}.kubevirt-vss-exporter-shards:9746/api/v1/guest-reports/forwarded)",
     )
     sharding.add_argument(
-        "--shard-token-file", metavar="PATH", help="bearer token the shards use between them (not the guests' token)"
+        "--shard-token-file",
+        metavar="PATH",
+        help="bearer token the shards use between them, not the guests' token (default: none)",
     )
 
 
 def _demo_arguments(demo: argparse._ArgumentGroup) -> None:
     demo.add_argument("--demo", action="store_true", help="run against a simulated KubeVirt API on loopback")
-    demo.add_argument("--demo-vms", type=int, default=None, metavar="N", help="simulated fleet size")
-    demo.add_argument("--demo-seed", type=int, default=1, metavar="S")
+    demo.add_argument(
+        "--demo-vms", type=int, default=None, metavar="N", help="simulated fleet size (default: one VM per scenario)"
+    )
+    demo.add_argument("--demo-seed", type=int, default=1, metavar="S", help="seed of the simulated fleet")
     demo.add_argument(
         "--demo-report-interval",
         type=float,
@@ -157,12 +192,37 @@ def main(args: argparse.Namespace) -> int:
         for name, problem in error.problems.items():
             log.error("invalid_setting", setting=name, problem=problem)
         return 2
-    except KubeError as error:
-        log.error("kubernetes_unavailable", error=str(error))
-        return 1
+    except StartupError as error:
+        log.error(error.event, problem=str(error))
+        return 2
+    except ListenError as error:
+        log.error("cannot_listen", listener=error.listener, address=error.address, problem=error.strerror)
+        return 2
     except KeyboardInterrupt:
         pass
     return 0
+
+
+class StartupError(Exception):
+    """The exporter cannot start; ``event`` names the log line that says why, in one line."""
+
+    def __init__(self, event: str, problem: str) -> None:
+        super().__init__(problem)
+        self.event = event
+
+
+async def _connect(settings: Settings) -> KubeClient:
+    """A client whose configuration loads and whose API server answers, or a ``StartupError``."""
+    try:
+        client = await KubeClient.connect(kubeconfig=settings.kubeconfig, context=settings.context)
+    except KubeError as error:
+        raise StartupError("kubernetes_configuration_unusable", str(error)) from None
+    try:
+        await client.get_json("/version", timeout=STARTUP_PROBE_TIMEOUT)
+    except KubeError as error:
+        await client.close()
+        raise StartupError("kubernetes_api_unreachable", f"{client.host}: {error}") from None
+    return client
 
 
 @contextlib.asynccontextmanager
@@ -215,7 +275,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> None:
                 guest_report_listen=settings.guest_report_listen or Address("127.0.0.1", 0),
             )
             token = token or secrets.token_hex(32)
-        client = await KubeClient.connect(kubeconfig=settings.kubeconfig, context=settings.context)
+        client = await _connect(settings)
         stack.push_async_callback(client.close)
         shard_token = read_token(settings.shard_token_file, setting="shard_token_file")
         exporter = Exporter(

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from exporter import logs
 from exporter.settings import parse_address
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.simulator.replay import ObjectsFileError, read_objects_file
@@ -64,6 +65,10 @@ def _version(text: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-format", choices=("json", "console"), default=None,
+                        help="default: console on a terminal, else json")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
+                        help="least severe level logged (default info)")
     parser.add_argument("--listen", type=_listen, default=("127.0.0.1", 0), metavar="HOST:PORT",
                         help="address to serve on (default 127.0.0.1:0, a free port)")
     parser.add_argument("--vms", type=_count, default=None, metavar="N",
@@ -263,6 +268,8 @@ async def _report(sim: Simulator, options: ServeOptions) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # The same log setup as ``run``: one format and one timestamp (ISO 8601, UTC) in both.
+    logs.configure(log_format=args.log_format or logs.default_format(), level=args.log_level)
     try:
         config, options = config_from_args(args)
     except argparse.ArgumentTypeError as error:
