@@ -10,11 +10,11 @@ def test_invalid_settings_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "invalid_setting" in capsys.readouterr().err
 
 
-def test_unreachable_cluster_exits_1(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_kubeconfig_exits_2(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (
-        main(["run", "--kubeconfig", str(tmp_path / "missing"), "--listen", "127.0.0.1:0", "--log-format", "json"]) == 1
+        main(["run", "--kubeconfig", str(tmp_path / "missing"), "--listen", "127.0.0.1:0", "--log-format", "json"]) == 2
     )
-    assert "kubernetes_unavailable" in capsys.readouterr().err
+    assert "kubernetes_configuration_unusable" in capsys.readouterr().err
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -118,9 +118,10 @@ def test_process_logs_its_url_and_exits_0_on_sigterm(tmp_path: Path) -> None:
             process.communicate()
     url = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
     assert process.returncode == 0, err
-    assert "simulator_started" in out
-    assert url in out
-    assert "simulator_stopped" in out
+    # Logs go to standard error, as the exporter's do.
+    assert "simulator_started" in err
+    assert url in err
+    assert "simulator_stopped" in err
 
 
 async def test_objects_file_is_served_exactly_without_a_story(tmp_path: Path) -> None:
