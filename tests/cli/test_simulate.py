@@ -111,7 +111,7 @@ def test_process_logs_its_url_and_exits_0_on_sigterm(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert kubeconfig.exists()
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=15)
+        _out, err = process.communicate(timeout=15)
     finally:
         if process.poll() is None:
             process.kill()
