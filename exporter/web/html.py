@@ -286,9 +286,16 @@ def _snapshots_section(detail: Mapping[str, Any]) -> str:
         for s in detail["snapshots"]
     )
     table = _table_of(("Snapshot", "Phase", "Level", "Reason", "Indications", "Created"), rows)
+    storage = detail["storage_failures"]
+    failures = ""
+    if storage["counts"]:
+        counted = ", ".join(f"{c['reason']} ×{c['snapshots']}" for c in storage["counts"])
+        failures = (
+            f"<p id='storage-failures'>Storage failures (not freezes): {e(counted)}; newest {e(storage['last'])}</p>"
+        )
     return (
         f"<section id='snapshots'><h2>Recent snapshots</h2><p>Newest consistent snapshot: "
-        f"{e(detail['last_consistent_snapshot'] or 'none')}</p>{table}</section>"
+        f"{e(detail['last_consistent_snapshot'] or 'none')}</p>{failures}{table}</section>"
     )
 
 

@@ -79,6 +79,10 @@ class Inventory:
             last_consistent_snapshot=iso(state.last_consistent_snapshot_timestamp),
             last_freeze_error=self._freeze_error(key, state),
             freeze_error_counts=[{"reason": r, "cause": c, "episodes": n} for r, c, n in state.freeze_error_counts],
+            storage_failures={
+                "counts": [{"reason": r, "snapshots": n} for r, n in state.storage_failure_counts],
+                "last": iso(state.last_storage_failure_timestamp),
+            },
             freeze_episodes=[
                 {"reason": e.reason, "start": iso(e.start), "last": iso(e.last), "snapshots": e.snapshots}
                 for e in self.fleet.freeze_errors.episodes(key)[:MAX_EPISODES]

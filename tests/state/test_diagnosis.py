@@ -170,7 +170,22 @@ def test_writers_failed_advises_reregistering_vss() -> None:
     assert "Re-register" in diagnosis.next_steps[0].text
 
 
-@pytest.mark.parametrize("reason", ["volume_snapshot_error", "a_reason_from_a_later_version", ""])
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        ("no_guest_agent_partial", "virtio-win"),
+        ("thaw_failed_quiesced_after_retry_partial", "VSS gave up"),
+        ("volume_snapshot_error", "CSI driver"),
+        ("freeze_skipped_stale_frozen", "virtctl unfreeze"),
+    ],
+)
+def test_a_snapshot_reason_with_notes_gets_its_own_step(reason: str, words: str) -> None:
+    state = VmState(key=KEY, phase="Running", last_snapshot=snapshot(1, "crash", reason))
+    (step,) = diagnose(state, now=NOW).next_steps
+    assert words in step.text
+
+
+@pytest.mark.parametrize("reason", ["a_reason_from_a_later_version", ""])
 def test_an_unknown_snapshot_reason_gets_the_generic_advice(reason: str) -> None:
     state = VmState(key=KEY, phase="Running", last_snapshot=snapshot(0, "failed", reason, phase="Failed"))
     diagnosis = diagnose(state, now=NOW)

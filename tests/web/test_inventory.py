@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import copy
 
-from exporter.resources import VMIS
+from exporter.resources import SNAPSHOTS, VMIS
 from exporter.state.records import VmKey
 from exporter.web.inventory import Inventory
 from tests.web.hostile import HOSTILE_KEY, NOW, hostile_fleet, load
@@ -34,3 +34,18 @@ def test_detail_of_an_unknown_vm_is_none_and_a_known_one_carries_every_section()
     assert detail["freeze_episodes"][0]["reason"] == "add_volume_to_snapshot_set"
     assert detail["snapshots"][0]["level"] == 0
     assert detail["guest_report"]["age_seconds"] == 60.0
+
+
+def test_storage_failures_are_listed_apart_from_freeze_failures() -> None:
+    fleet = hostile_fleet()
+    failed = copy.deepcopy(load("kubevirt/vmsnapshot-inprogress-freeze-error-windows-vss.json"))
+    failed["metadata"].update(namespace="finance", name="snap-storage", uid="snap-storage", resourceVersion="5")
+    failed["spec"]["source"]["name"] = "win-ad-01"
+    failed["status"]["phase"] = "Failed"
+    failed["status"]["error"] = {"message": "VolumeSnapshot vmsnapshot-1-volume-disk0 error: quota exceeded"}
+    fleet.upsert(SNAPSHOTS.name, failed, NOW)
+    detail = Inventory(fleet, clock=lambda: NOW).detail(VmKey("finance", "win-ad-01"))
+    assert detail is not None
+    assert detail["storage_failures"]["counts"] == [{"reason": "volume_snapshot_error", "snapshots": 1}]
+    assert detail["last_freeze_error"] is None
+    assert "CSI driver" in detail["next_steps"][0]["text"]
