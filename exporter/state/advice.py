@@ -188,7 +188,6 @@ def findings(
 _VERDICTS = frozenset({"freeze_not_failing", "last_snapshot_consistent"})
 
 
-
 def _check_problem(name: str, fix: _Fix, state: VmState, unsupported_reason: str | None) -> str:
     if name == "agent_supported" and unsupported_reason:
         return f"{fix.problem[:-1]}: {unsupported_reason}."

@@ -102,6 +102,7 @@ async def row_names(page: Any) -> list[str]:
     return [text.strip() for text in await page.locator("#fleet tbody tr td:nth-child(2)").all_inner_texts()]
 
 
+@pytest.mark.slow
 async def test_fleet_page_lists_filters_and_sorts_the_demo_fleet(tmp_path: Path, browser: Any) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     async with running_demo(tmp_path) as demo:
@@ -145,6 +146,7 @@ async def _row_classes(page: Any) -> list[str]:
     return await page.locator("#fleet tbody tr").evaluate_all("rows => rows.map(r => r.className)")
 
 
+@pytest.mark.slow
 async def test_vm_page_of_the_add_volume_failure(tmp_path: Path, browser: Any) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     async with running_demo(tmp_path) as demo:
@@ -173,6 +175,7 @@ async def test_vm_page_of_the_add_volume_failure(tmp_path: Path, browser: Any) -
         assert page.dialogs == []
 
 
+@pytest.mark.slow
 async def test_hostile_values_are_shown_as_text(browser: Any) -> None:
     inventory = Inventory(hostile_fleet(), clock=lambda: NOW)
     app = build_app(endpoint=MetricsEndpoint(MetricsStore(), SelfMetrics()), readiness=Readiness(), inventory=inventory)
@@ -215,6 +218,7 @@ def large_fleet(vms: int) -> Fleet:
     return fleet
 
 
+@pytest.mark.slow
 async def test_a_10k_vm_fleet_page_renders_quickly(browser: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """Prints the figures (no timed assertion); the benchmark in benchmarks/status_page.py goes further."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

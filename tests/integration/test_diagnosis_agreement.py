@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from exporter.cli import diagnose as cli
 from tests.demo import DEMO_VMS, Samples, running_demo
 
@@ -54,6 +56,7 @@ def run_diagnose(vm: str, url: str) -> tuple[int, dict[str, Any]]:
     return code, json.loads(out.getvalue())
 
 
+@pytest.mark.slow
 async def test_diagnose_agrees_with_the_metrics_for_every_demo_vm(tmp_path: Path) -> None:
     # A short stuck-frozen limit, so the stuck VM pages within the test as it does after 5 minutes.
     async with running_demo(tmp_path, stuck_frozen_after=2.0) as demo:
