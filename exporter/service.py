@@ -59,7 +59,7 @@ class FleetSink:
         stall scrapes and health checks for seconds."""
         if self.addresses is not None and resource == resources.VMIS.name:
             self.addresses.replace(items, namespace=namespace)
-        relist = self.fleet.begin_relist(resource)
+        relist = self.fleet.begin_relist(resource, namespace=namespace)
         for start in range(0, len(items), RELIST_CHUNK):
             self._feed(relist, items[start : start + RELIST_CHUNK])
             await asyncio.sleep(0)

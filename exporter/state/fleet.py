@@ -27,10 +27,11 @@ from exporter.state.vmi import parse_guest_info
 
 @dataclass(slots=True)
 class Relist:
-    """The objects of one resource seen so far in a full list."""
+    """The objects of one resource seen so far in a full list of one namespace (``None``: all)."""
 
     resource: str
     seen: set[ObjectId] = field(default_factory=set)
+    namespace: str | None = None
 
 
 class Fleet:
@@ -124,15 +125,20 @@ class Fleet:
             self._forget(handler, key, identity)
             self._publish(key, now)
 
-    def replace(self, resource: str, items: Iterable[Mapping[str, Any]], now: float) -> None:
+    def replace(
+        self, resource: str, items: Iterable[Mapping[str, Any]], now: float, *, namespace: str | None = None
+    ) -> None:
         """A full list: upsert every item, then prune objects of this resource that are gone."""
-        relist = self.begin_relist(resource)
+        relist = self.begin_relist(resource, namespace=namespace)
         self.relist_chunk(relist, items, now)
         self.end_relist(relist, now)
 
-    def begin_relist(self, resource: str) -> Relist:
-        """A full list delivered in chunks (so the caller can yield between them)."""
-        return Relist(resource)
+    def begin_relist(self, resource: str, *, namespace: str | None = None) -> Relist:
+        """A full list delivered in chunks (so the caller can yield between them).
+
+        With ``namespace`` it is the list of that namespace only, and prunes nothing elsewhere:
+        several watched namespaces are listed separately and must not prune each other."""
+        return Relist(resource, namespace=namespace)
 
     def relist_chunk(self, relist: Relist, items: Iterable[Mapping[str, Any]], now: float) -> None:
         """Upsert part of a full list; its VMs are published at once (upserts never hide a VM)."""
@@ -153,7 +159,7 @@ class Fleet:
         if handler is None or handler.forget is None:
             return
         touched: set[VmKey] = set()
-        for identity, key in self._facts.index.remove_missing(relist.resource, relist.seen):
+        for identity, key in self._facts.index.remove_missing(relist.resource, relist.seen, namespace=relist.namespace):
             self._forget(handler, key, identity)
             touched.add(key)
         for key in touched:

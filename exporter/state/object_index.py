@@ -45,13 +45,20 @@ class ObjectIndex:
         self._versions[resource].pop(identity, None)
         return self._owners[resource].pop(identity, None)
 
-    def remove_missing(self, resource: str, seen: set[ObjectId]) -> list[tuple[ObjectId, VmKey]]:
-        """Forget every object a full list did not hold; the (object, VM) pairs that were known."""
+    def remove_missing(
+        self, resource: str, seen: set[ObjectId], *, namespace: str | None = None
+    ) -> list[tuple[ObjectId, VmKey]]:
+        """Forget every object a full list (of ``namespace``, or of all) did not hold; the (object, VM)
+        pairs that were known."""
+
+        def missing(identity: ObjectId) -> bool:
+            return identity not in seen and (namespace is None or identity[0] == namespace)
+
         versions = self._versions[resource]
-        for identity in [i for i in versions if i not in seen]:
+        for identity in [i for i in versions if missing(i)]:
             del versions[identity]
         owners = self._owners[resource]
-        return [(identity, owners.pop(identity)) for identity in [i for i in owners if i not in seen]]
+        return [(identity, owners.pop(identity)) for identity in [i for i in owners if missing(i)]]
 
 
 def object_id(raw: Any) -> ObjectId | None:

@@ -261,3 +261,19 @@ def test_an_object_whose_version_was_applied_is_not_parsed_again(kubevirt_object
     fleet.replace(VMIS.name, [], now=4)  # pruned: a later object with the same name and version is new
     fleet.upsert(VMIS.name, raw, now=5)
     assert len(problems) == 3
+
+
+def running_vmi(namespace: str, name: str) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": namespace, "name": name, "uid": f"{namespace}/{name}"},
+        "status": {"phase": "Running"},
+    }
+
+
+def test_a_namespace_list_prunes_only_its_own_namespace(fleet: Fleet, published: Published) -> None:
+    fleet.replace(VMIS.name, [running_vmi("a", "web"), running_vmi("a", "db")], now=1, namespace="a")
+    fleet.replace(VMIS.name, [running_vmi("b", "app")], now=1, namespace="b")
+    fleet.replace(VMIS.name, [running_vmi("a", "web")], now=2, namespace="a")  # a relist of "a": db is gone
+    assert set(published.states) == {VmKey("a", "web"), VmKey("b", "app")}
+    fleet.replace(VMIS.name, [running_vmi("b", "app")], now=3)  # a list of every namespace prunes everywhere
+    assert set(published.states) == {VmKey("b", "app")}
