@@ -59,6 +59,8 @@ class SnapshotContext:
     thaw_failure: str | None = None
     frozen_at_start: bool = False
     partial_volumes: tuple[str, ...] = ()
+    # Why each excluded volume was left out, from the VM's volumeSnapshotStatuses ("" when unknown).
+    excluded_why: tuple[tuple[str, str], ...] = ()
 
 
 def indications_label(indications: tuple[str, ...]) -> str:
@@ -85,7 +87,29 @@ def judge(snapshot: SnapshotFacts, context: SnapshotContext) -> SnapshotJudgemen
         reason=reason,
         indications=indications_label(snapshot.indications),
         timestamp=timestamp,
+        explanation=_explanation(snapshot, context),
     )
+
+
+_SELF_EXPLAINING = frozenset({"GuestAgent", "Online"})
+MAX_EXPLANATION_LINES = 8
+MAX_EXPLANATION_CHARS = 240
+
+
+def _explanation(snapshot: SnapshotFacts, context: SnapshotContext) -> tuple[str, ...]:
+    """The controller's own words about this snapshot, bounded: what a support engineer reads first."""
+    lines = [
+        f"{name}: {message}"
+        for name, message in snapshot.indication_messages
+        if message and name not in _SELF_EXPLAINING
+    ]
+    why = dict(context.excluded_why)
+    for volume in snapshot.excluded_volumes:
+        reason = why.get(volume) or ("snapshottable, but left out" if volume in context.partial_volumes else "")
+        lines.append(f"volume {volume} excluded" + (f": {reason}" if reason else ""))
+    if context.storage_failure is not None and snapshot.error_message:
+        lines.append(f"storage: {snapshot.error_message}")
+    return tuple(line[:MAX_EXPLANATION_CHARS] for line in lines[:MAX_EXPLANATION_LINES])
 
 
 def _notes(snapshot: SnapshotFacts, context: SnapshotContext, level: int) -> list[str]:

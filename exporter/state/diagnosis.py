@@ -256,6 +256,8 @@ def _snapshot_evidence(state: VmState, context: Context) -> str:
         f"{last.snapshot}: {last.phase} at {iso(last.timestamp)}, level {last.level} {last.consistency}{why}; "
         f"indications [{last.indications}]"
     )
+    if last.explanation:
+        text += "; " + "; ".join(last.explanation)
     guesswork = last.consistency == "application" and state.guest_os == "mswindows"
     if guesswork and not context.receives_guest_reports:
         text += "; whether VSS writers were stable then is unknown without the exporter's guest reports"
@@ -289,6 +291,7 @@ def snapshot_object(state: VmState) -> dict[str, Any] | None:
         "reason": last.reason,
         "indications": [i for i in last.indications.split(",") if i],
         "time": iso(last.timestamp),
+        "explanation": list(last.explanation),
     }
 
 

@@ -140,6 +140,8 @@ class SnapshotJudgement:
     reason: str
     indications: str
     timestamp: float
+    # What the objects themselves say about it: indication messages, excluded volumes and why, storage errors.
+    explanation: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,6 +262,7 @@ class SnapshotJudge:
             thaw_failure=self.freeze_errors.thaw_failure_during(snapshot),
             frozen_at_start=self.is_windows and self.record.frozen_long_before(snapshot.requested_at),
             partial_volumes=snapshottable_excluded(self.record, snapshot),
+            excluded_why=excluded_why(self.record, snapshot),
         )
         return judge(snapshot, context)
 
@@ -284,6 +285,14 @@ class SnapshotJudge:
                 if judgement.level >= FILESYSTEM:
                     return judgement.timestamp
         return None
+
+
+def excluded_why(record: VmRecord, snapshot: SnapshotFacts) -> tuple[tuple[str, str], ...]:
+    """The VM's own reason for each excluded volume it cannot snapshot."""
+    if not snapshot.excluded_volumes or record.vm is None:
+        return ()
+    reasons = {v.name: v.reason for v in record.vm.volume_snapshot_statuses if not v.enabled and v.reason}
+    return tuple((v, reasons[v]) for v in snapshot.excluded_volumes if v in reasons)
 
 
 def snapshottable_excluded(record: VmRecord, snapshot: SnapshotFacts) -> tuple[str, ...]:

@@ -290,3 +290,27 @@ def test_fixture_snapshots(kubevirt_object, fixture: str, level: int, consistenc
     assert (judgement.level, judgement.consistency) == (level, consistency)
     if facts.taken_at is not None:
         assert judgement.timestamp == facts.taken_at
+
+
+def test_explanation_carries_the_controllers_own_words() -> None:
+    # sourceIndications messages (snapshot.go:883-895 v1.8.0), excluded volumes with the VM's reason
+    # (snapshot.go:962-990 v1.8.0), and a storage error the controller wrote (snapshot.go:476 v1.8.0).
+    facts = snapshot(
+        indications=("GuestAgent", "Online", "QuiesceTimeout"),
+        indication_messages=(("GuestAgent", "x"), ("QuiesceTimeout", "the freeze window timed out")),
+        excluded_volumes=("cloudinitdisk", "data", "scratch"),
+        error_message="VolumeSnapshot v error: " + "q" * 400,
+    )
+    context = SnapshotContext(
+        partial_volumes=("data",),
+        excluded_why=(("cloudinitdisk", "Snapshot is not supported for this volumeSource type [cloudinitdisk]"),),
+        storage_failure="volume_snapshot_error",
+    )
+    lines = judge(facts, context).explanation
+    assert lines[:4] == (
+        "QuiesceTimeout: the freeze window timed out",
+        "volume cloudinitdisk excluded: Snapshot is not supported for this volumeSource type [cloudinitdisk]",
+        "volume data excluded: snapshottable, but left out",
+        "volume scratch excluded",
+    )
+    assert lines[4].startswith("storage: VolumeSnapshot v error: ") and len(lines[4]) == 240

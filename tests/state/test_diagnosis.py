@@ -269,5 +269,6 @@ def test_the_json_object_has_exactly_the_documented_keys() -> None:
         "reason": "writers_failed",
         "indications": ["GuestAgent", "Online"],
         "time": "2027-01-15T07:50:00Z",
+        "explanation": [],
     }
     assert set(document["checks"][0]) == {"name", "status", "evidence"}
