@@ -210,7 +210,7 @@ class Exporter:
             owns=functools.partial(owns, shard=settings.shard, total_shards=settings.total_shards),
             freeze_episode_gap=settings.freeze_episode_gap,
         )
-        self.inventory = Inventory(self.fleet, clock=clock, simulated=simulated)
+        self.inventory = Inventory(self.fleet, clock, simulated, settings.runbook_base_url)
         self.addresses, self.forwarder = shard_forwarding(settings, shard_token, self.metrics)
         self.sink = FleetSink(self.fleet, self.readiness, self.metrics, clock, addresses=self.addresses)
         self.endpoint = MetricsEndpoint(self.store, self.metrics)

@@ -11,6 +11,7 @@ from typing import Any
 
 from exporter.render.selection import pattern_problem, split_patterns
 from exporter.sources.poll_plan import DEFAULT_MAX_RATE, LAUNCHER_PERIOD
+from exporter.state.runbooks import RUNBOOK_BASE_URL
 
 
 class SettingsError(ValueError):
@@ -76,6 +77,7 @@ class Settings:
     http_request_timeout: float = 60.0
     metric_allowlist: tuple[str, ...] = ()
     metric_denylist: tuple[str, ...] = ()
+    runbook_base_url: str = RUNBOOK_BASE_URL
 
 
 def shard_from_pod_name(name: str) -> int | None:
@@ -128,6 +130,7 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
         shard=shard, total_shards=total,
         stuck_frozen_after=args.stuck_frozen_after,
         freeze_episode_gap=args.freeze_episode_gap,
+        runbook_base_url=getattr(args, "runbook_base_url", None) or RUNBOOK_BASE_URL,
         **metric_lists,
         **http_limits,
     )

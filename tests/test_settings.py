@@ -94,3 +94,11 @@ def test_invalid_metric_pattern_is_named() -> None:
         from_args(parse("--metric-denylist", "kubevirt_vss_ok,kubevirt_vss_(bad"))
     assert set(error.value.problems) == {"metric_denylist"}
     assert "'kubevirt_vss_(bad' is not a valid regular expression" in error.value.problems["metric_denylist"]
+
+
+def test_runbook_base_url_defaults_to_the_projects_and_can_point_at_a_mirror() -> None:
+    from exporter.state.runbooks import RUNBOOK_BASE_URL
+
+    assert from_args(parse()).runbook_base_url == RUNBOOK_BASE_URL
+    mirrored = from_args(parse("--runbook-base-url", "https://wiki.internal/runbooks"))
+    assert mirrored.runbook_base_url == "https://wiki.internal/runbooks"

@@ -24,6 +24,7 @@ from exporter.resources import EVENTS, SNAPSHOTS, VMIS, VMS, guestosinfo_path
 from exporter.state.diagnosis import Context, diagnose, diagnosis_object
 from exporter.state.fleet import Fleet
 from exporter.state.records import VmKey, VmState
+from exporter.state.runbooks import RUNBOOK_BASE_URL
 
 EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
 DIAGNOSIS_KEYS = ("vm", "healthy", "last_snapshot", "checks", "problems", "next_steps")
@@ -44,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
     parser.add_argument("--context", help="kubeconfig context")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--runbook-base-url",
+        default=RUNBOOK_BASE_URL,
+        metavar="URL",
+        help="where runbooks are linked from, without --exporter (default: the project's)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -56,7 +63,8 @@ def main(args: argparse.Namespace) -> int:
         if args.exporter:
             result = asyncio.run(from_exporter(args.exporter, key))
         else:
-            result = asyncio.run(from_cluster(key, args.kubeconfig, args.context))
+            runbook_base_url = getattr(args, "runbook_base_url", RUNBOOK_BASE_URL)
+            result = asyncio.run(from_cluster(key, args.kubeconfig, args.context, runbook_base_url))
     except Unreachable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
@@ -85,7 +93,9 @@ async def from_exporter(url: str, key: VmKey) -> dict[str, Any]:
     return detail
 
 
-async def from_cluster(key: VmKey, kubeconfig: str | None, context: str | None) -> dict[str, Any]:
+async def from_cluster(
+    key: VmKey, kubeconfig: str | None, context: str | None, runbook_base_url: str = RUNBOOK_BASE_URL
+) -> dict[str, Any]:
     """Read the VM's objects once and judge them; ``Unreachable`` when the cluster cannot be read."""
     try:
         state, unsupported_reason = await _collect(key, kubeconfig, context)
@@ -95,7 +105,10 @@ async def from_cluster(key: VmKey, kubeconfig: str | None, context: str | None) 
         raise Unreachable(f"no VirtualMachine or VirtualMachineInstance {key.namespace}/{key.name}")
     # A one-shot read knows neither how long a filesystem has been frozen nor what guest reports said.
     cluster_context = Context(
-        tracks_frozen_since=False, receives_guest_reports=False, agent_unsupported_reason=unsupported_reason
+        tracks_frozen_since=False,
+        receives_guest_reports=False,
+        agent_unsupported_reason=unsupported_reason,
+        runbook_base_url=runbook_base_url,
     )
     return diagnosis_object(state, diagnose(state, now=time.time(), context=cluster_context))
 

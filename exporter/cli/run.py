@@ -21,6 +21,7 @@ from exporter.kube.errors import KubeError
 from exporter.service import Exporter, ListenError
 from exporter.settings import Address, Settings, SettingsError, from_args
 from exporter.sources.poll_plan import DEFAULT_MAX_RATE, LAUNCHER_PERIOD
+from exporter.state.runbooks import RUNBOOK_BASE_URL
 
 STARTUP_PROBE_TIMEOUT = 10.0
 
@@ -61,6 +62,13 @@ def _cluster_and_serving_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="REGEX[,REGEX...]",
         help="export every per-VM metric family except those whose whole name matches one of these patterns "
         "(e.g. 'kubevirt_vss_guest_volume_.*'); not with --metric-allowlist (default: none)",
+    )
+    serving.add_argument(
+        "--runbook-base-url",
+        default=RUNBOOK_BASE_URL,
+        metavar="URL",
+        help="where the status pages link the runbooks, <URL>/<AlertName>.md; point it at a mirror in an "
+        "air-gapped cluster, as the alert rules' runbook_base_url (default: %(default)s)",
     )
 
 

@@ -101,6 +101,16 @@ async def test_fleet_page_pages(client: TestClient) -> None:
     assert "win-ad-01" in second and "rel='prev' href='/?per_page=1'" in second
 
 
+async def test_runbooks_are_linked_from_the_configured_base_url() -> None:
+    inventory = Inventory(hostile_fleet(), clock=lambda: NOW, runbook_base_url="https://wiki.internal/rb/")
+    app = build_app(
+        endpoint=MetricsEndpoint(MetricsStore(), SelfMetrics()), readiness=Readiness(), inventory=inventory
+    )
+    async with TestClient(TestServer(app)) as test_client:
+        body = await (await test_client.get(HOSTILE_PATH)).text()
+    assert "https://wiki.internal/rb/KubevirtVssWritersFailed.md" in body and "github.com" not in body
+
+
 async def test_unknown_vm_and_unknown_asset_are_404(client: TestClient) -> None:
     assert (await client.get("/vm/finance/nope")).status == 404
     assert (await client.get("/api/v1/vms/finance/nope")).status == 404
