@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 DATA = Path(__file__).parent / "data"
 
@@ -33,6 +35,12 @@ def kubevirt_object() -> Callable[[str], Any]:
         return raw
 
     return load
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Logs go to standard error, as in the running exporter, so that no test's standard output
+    (a command's JSON, for example) gets an exporter's log line mixed in."""
+    structlog.configure(logger_factory=lambda *args: structlog.PrintLogger(file=sys.stderr))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
