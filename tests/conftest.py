@@ -43,9 +43,17 @@ def pytest_configure(config: pytest.Config) -> None:
     structlog.configure(logger_factory=lambda *args: structlog.PrintLogger(file=sys.stderr))
 
 
+# Tests that run real servers over the network, a browser, Prometheus or other external tools, or that
+# time the data path (benchmarks), are all ``slow``: ``make unit`` leaves them out; ``make test`` and CI
+# run them. Timed, flood and fuzzing tests elsewhere carry the marker themselves.
+SLOW_DIRECTORIES = frozenset({"integration", "browser", "e2e", "deploy", "mixin", "release", "benchmarks"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every coroutine test gets the leaked-task guard."""
+    """Every coroutine test gets the leaked-task guard; tests in SLOW_DIRECTORIES are marked slow."""
     for item in items:
+        if SLOW_DIRECTORIES.intersection(item.path.relative_to(DATA.parent).parts[:1]):
+            item.add_marker(pytest.mark.slow)
         function = getattr(item, "function", None)
         coroutine = function is not None and asyncio.iscoroutinefunction(function)
         if coroutine and isinstance(item, pytest.Function) and "no_leaked_tasks" not in item.fixturenames:

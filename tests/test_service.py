@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from exporter.render.store import MetricsStore
 from exporter.self_metrics import SelfMetrics
 from exporter.service import RELIST_CHUNK, FleetSink
@@ -18,6 +20,7 @@ def vmi(i: int) -> dict:
     }
 
 
+@pytest.mark.slow
 async def test_a_large_list_yields_to_the_event_loop_and_then_prunes() -> None:
     store = MetricsStore()
     sink = FleetSink(Fleet(on_state=store.put), Readiness(), SelfMetrics(), clock=lambda: 1.0)

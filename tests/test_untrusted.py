@@ -80,6 +80,7 @@ JSON_VALUES = st.recursive(
 )
 
 
+@pytest.mark.slow
 @given(JSON_VALUES)
 def test_clean_keeps_the_shape(value: object) -> None:
     cleaned = clean(value)

@@ -57,6 +57,7 @@ def test_prometheus_rule_carries_the_same_groups() -> None:
     assert prometheus_rule["spec"]["groups"] == _load(RULES_FILE)["groups"]
 
 
+@pytest.mark.slow
 def test_promtool_check_rules(tmp_path: Path) -> None:
     promtool = stack.require_binary("promtool")
     spec_groups = tmp_path / "prometheusrule-groups.yaml"

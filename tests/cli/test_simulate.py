@@ -99,6 +99,7 @@ async def test_serve_until_stopped_with_faults(tmp_path: Path) -> None:
         assert await asyncio.wait_for(server, timeout=10) == 0
 
 
+@pytest.mark.slow
 def test_process_logs_its_url_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen(

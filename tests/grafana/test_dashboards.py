@@ -132,6 +132,7 @@ def test_value_mappings_for_levels_and_states() -> None:
     assert {("0", "disconnected"), ("1", "connected"), ("0", "thawed"), ("1", "frozen")} <= texts["kubevirt-vss-vm"]
 
 
+@pytest.mark.slow
 def test_every_query_parses(tmp_path: Path) -> None:
     """promtool parses each query (variables substituted) as the expression of a recording rule."""
     promtool = stack.require_binary("promtool")

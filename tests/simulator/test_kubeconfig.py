@@ -77,6 +77,7 @@ async def test_restart_with_same_seed_and_port_accepts_the_old_kubeconfig(tmp_pa
     assert [i["metadata"]["name"] for i in listed["items"]] == ["a"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
 async def test_official_client_lists_pages_and_watches(tmp_path: Path, tls: bool) -> None:
     async with Simulator(SimulatorConfig(story=False, tls=tls)) as sim:

@@ -335,6 +335,7 @@ async def _kubectl(kubeconfig: Path, cache: Path, *args: str) -> tuple[int, str,
     return process.returncode or 0, out.decode(), err.decode()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 async def test_real_kubectl_gets_the_fleet(tmp_path: Path) -> None:
     # kubectl sends credentials only over TLS (client-go reads auth info for TLS transports only).

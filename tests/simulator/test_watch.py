@@ -56,6 +56,7 @@ async def test_watch_from_zero_starts_with_current_state(empty_sim: Simulator, h
         assert summary(await read_lines(response, count=2)) == [("ADDED", "b"), ("ADDED", "d")]
 
 
+@pytest.mark.slow
 async def test_bookmarks_come_periodically_and_before_the_timeout_close(
     empty_sim: Simulator, http: aiohttp.ClientSession
 ) -> None:
@@ -77,6 +78,7 @@ async def test_bookmarks_come_periodically_and_before_the_timeout_close(
                         "metadata": {"resourceVersion": str(start + 1)}}
 
 
+@pytest.mark.slow
 async def test_timeout_without_bookmarks_closes_cleanly(empty_sim: Simulator, http: aiohttp.ClientSession) -> None:
     async with http.get(VMIS, params={"watch": "true", "timeoutSeconds": "1"}) as response:
         assert await read_lines(response) == []

@@ -1035,24 +1035,28 @@ def assert_well_formed(result: Classification) -> None:
     json.dumps(result.to_dict(), ensure_ascii=False).encode("utf-8")
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(st.text())
 def test_any_text_is_classified(text: str) -> None:
     assert_well_formed(classify(text))
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(structured_text)
 def test_layer_fragments_in_any_order(text: str) -> None:
     assert_well_formed(classify(text))
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(junk_text, latin1_text))
 def test_binary_junk(text: str) -> None:
     assert_well_formed(classify(text))
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(structured_text, st.integers(min_value=0, max_value=2))
 def test_escaping_never_breaks_it(text: str, levels: int) -> None:

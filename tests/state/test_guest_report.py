@@ -191,6 +191,7 @@ def test_problems_are_bounded() -> None:
     assert all(len(p) <= MAX_PROBLEM_CHARS for p in problems)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     st.recursive(

@@ -320,12 +320,14 @@ def _assert_bounded(text: str) -> None:
             assert amount is None or 0 <= amount < 2**63
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_arbitrary_text_never_raises(text: str) -> None:
     _assert_bounded(text)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(_vssadmin_like)
 def test_vssadmin_like_text_never_raises(text: str) -> None:
@@ -340,6 +342,7 @@ def test_cut_fixtures_never_raise(name: str, data: st.DataObject) -> None:
     _assert_bounded(text[:cut])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "text",
     [

@@ -62,6 +62,7 @@ async def test_connections_over_the_cap_are_refused_with_503(served: Served) -> 
     writer.close()
 
 
+@pytest.mark.slow
 async def test_a_kept_alive_connection_that_goes_quiet_is_closed_at_the_idle_timeout(served: Served) -> None:
     reader, writer = await served.connect()
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
