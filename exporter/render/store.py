@@ -136,7 +136,3 @@ class MetricsStore:
                 if piece:
                     out.append(piece)
         return out
-
-    def render(self, *, openmetrics: bool) -> bytes:
-        """The per-VM part of a scrape body as one byte string (tests, tools)."""
-        return b"".join(self.pieces(openmetrics=openmetrics, compress=False))

@@ -85,14 +85,24 @@ def _of_this_shard(facts: Facts, resource: str, parsed: tuple[Parsed | None, lis
     return value if value is not None and facts.owns(value.key) else None
 
 
+def _record_to_change(
+    facts: Facts, parsed: Parsed | None, current: Callable[[VmRecord], object]
+) -> VmRecord | None:
+    """The record ``parsed`` updates; None when there is nothing to apply or it holds this already
+    (a relist or a heartbeat: nothing we judge has changed)."""
+    if parsed is None:
+        return None
+    existing = facts.records.get(parsed.key)
+    if existing is not None and current(existing) == parsed:
+        return None
+    return facts.record(parsed.key)
+
+
 def apply_vmi(facts: Facts, raw: RawObject, now: float) -> VmKey | None:
     vmi = _of_this_shard(facts, resources.VMIS.name, parse_vmi(raw))
-    if vmi is None:
+    record = _record_to_change(facts, vmi, lambda r: r.vmi)
+    if vmi is None or record is None:
         return None
-    existing = facts.records.get(vmi.key)
-    if existing is not None and existing.vmi == vmi:
-        return None  # a relist or a heartbeat: nothing we judge has changed
-    record = facts.record(vmi.key)
     facts.lookups.replace(vmi.key, record.vmi, vmi)
     record.set_vmi(vmi, now)
     facts.index.remember(resources.VMIS.name, vmi.key, vmi.key)  # a VMI is named as its VM is
@@ -106,12 +116,10 @@ def forget_vmi(facts: Facts, record: VmRecord, identity: ObjectId) -> None:
 
 def apply_vm(facts: Facts, raw: RawObject, now: float) -> VmKey | None:
     vm = _of_this_shard(facts, resources.VMS.name, parse_vm(raw))
-    if vm is None:
+    record = _record_to_change(facts, vm, lambda r: r.vm)
+    if vm is None or record is None:
         return None
-    existing = facts.records.get(vm.key)
-    if existing is not None and existing.vm == vm:
-        return None
-    facts.record(vm.key).vm = vm
+    record.vm = vm
     facts.index.remember(resources.VMS.name, vm.key, vm.key)
     return vm.key
 

@@ -23,6 +23,7 @@ from exporter.state.records import (
     VmState,
     VolumeFreeSpace,
 )
+from tests.render.exposition import per_vm_body
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 TEXT_FILE = GOLDEN / "metrics.txt"
@@ -96,7 +97,7 @@ def golden_bodies() -> tuple[bytes, bytes]:
     store = MetricsStore()
     for state in GOLDEN_STATES:
         store.put(state.key, state)
-    return store.render(openmetrics=False), store.render(openmetrics=True) + EOF_LINE
+    return per_vm_body(store, openmetrics=False), per_vm_body(store, openmetrics=True) + EOF_LINE
 
 
 def main() -> None:

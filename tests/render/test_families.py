@@ -17,6 +17,7 @@ from exporter.state.records import (
     VmState,
     VolumeFreeSpace,
 )
+from tests.render.exposition import per_vm_body
 
 WINDOWS = VmState(
     key=VmKey("default", "win2019"),
@@ -99,7 +100,7 @@ def _store() -> MetricsStore:
 
 
 def test_text_round_trip() -> None:
-    body = _store().render(openmetrics=False).decode()
+    body = per_vm_body(_store(), openmetrics=False).decode()
     families = {f.name: f for f in parse_text(body)}
     assert families["kubevirt_vss_freeze_errors"].type == "counter"
     assert len(families["kubevirt_vss_vm_info"].samples) == 2
@@ -108,7 +109,7 @@ def test_text_round_trip() -> None:
 
 
 def test_openmetrics_round_trip() -> None:
-    body = (_store().render(openmetrics=True) + EOF_LINE).decode()
+    body = (per_vm_body(_store(), openmetrics=True) + EOF_LINE).decode()
     families = {f.name: f for f in parse_openmetrics(body)}
     assert families["kubevirt_vss_vm"].type == "info"
     assert families["kubevirt_vss_freeze_errors"].type == "counter"
@@ -150,7 +151,7 @@ def test_matches_a_naive_prometheus_client_collector() -> None:
         store.put(state.key, state)
     ours = {
         (s.name, tuple(sorted(s.labels.items())), s.value)
-        for f in parse_text(store.render(openmetrics=False).decode())
+        for f in parse_text(per_vm_body(store, openmetrics=False).decode())
         for s in f.samples
     }
     assert ours == naive

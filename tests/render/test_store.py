@@ -7,6 +7,7 @@ from exporter.render.store import MetricsStore
 from exporter.resources import VMIS
 from exporter.state.fleet import Fleet
 from exporter.state.records import VmKey, VmState
+from tests.render.exposition import per_vm_body
 
 
 def state(name: str) -> VmState:
@@ -14,7 +15,7 @@ def state(name: str) -> VmState:
 
 
 def test_empty_store_prints_every_header_once() -> None:
-    body = MetricsStore().render(openmetrics=False).decode()
+    body = per_vm_body(MetricsStore(), openmetrics=False).decode()
     assert body.count("# TYPE ") == len(FAMILIES)
     assert "{" not in body
 
@@ -23,12 +24,12 @@ def test_put_replace_delete() -> None:
     store = MetricsStore()
     store.put(VmKey("ns", "a"), state("a"))
     store.put(VmKey("ns", "b"), state("b"))
-    assert store.render(openmetrics=False).count(b'name="a"') == 2
+    assert per_vm_body(store, openmetrics=False).count(b'name="a"') == 2
     store.put(VmKey("ns", "a"), VmState(key=VmKey("ns", "a"), phase="Stopped"))
-    body = store.render(openmetrics=False)
+    body = per_vm_body(store, openmetrics=False)
     assert b'kubevirt_vss_agent_connected{namespace="ns",name="a"}' not in body
     store.put(VmKey("ns", "a"), None)
-    assert b'name="a"' not in store.render(openmetrics=False)
+    assert b'name="a"' not in per_vm_body(store, openmetrics=False)
     assert len(store) == 1
 
 
@@ -51,7 +52,7 @@ def test_gzip_members_decompress_to_the_plain_body() -> None:
     store = MetricsStore()
     for i in range(50):
         store.put(VmKey("ns", f"vm{i}"), state(f"vm{i}"))
-    plain = store.render(openmetrics=True)
+    plain = per_vm_body(store, openmetrics=True)
     assert gzip.decompress(b"".join(store.pieces(openmetrics=True, compress=True))) == plain
 
 
@@ -70,7 +71,7 @@ def test_scrape_during_relist_never_sees_a_partial_fleet() -> None:
 
     def on_state(key: VmKey, vm_state: VmState | None) -> None:
         store.put(key, vm_state)
-        body = store.render(openmetrics=False)
+        body = per_vm_body(store, openmetrics=False)
         missing = [n for n in survivors if f'name="{n}"'.encode() not in body]
         if missing:
             seen_partial.append(len(missing))
@@ -81,4 +82,4 @@ def test_scrape_during_relist_never_sees_a_partial_fleet() -> None:
     for _ in range(3):
         fleet.replace(VMIS.name, [vmi(n) for n in reversed(survivors)], now=2)
     assert seen_partial == []
-    assert b'name="doomed"' not in store.render(openmetrics=False)
+    assert b'name="doomed"' not in per_vm_body(store, openmetrics=False)
