@@ -51,6 +51,7 @@ def page(title: str, body: str, *, simulated: bool) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{e(title)}</title><link rel='stylesheet' href='/static/status.css'>"
+        "<link rel='icon' href='/static/favicon.svg' type='image/svg+xml'>"
         "<script src='/static/status.js' defer></script></head><body>"
         f"{banner}<header><a href='/' class='home'>kubevirt-vss-exporter</a> <span class='muted'>{e(__version__)}"
         "</span><nav><a href='/metrics'>metrics</a> <a href='/api/v1/vms'>API</a> <a href='/readyz'>readiness</a>"

@@ -23,7 +23,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-STATIC_TYPES = {"status.css": "text/css", "status.js": "text/javascript"}
+STATIC_TYPES = {"status.css": "text/css", "status.js": "text/javascript", "favicon.svg": "image/svg+xml"}
 
 
 def _static(name: str) -> bytes:

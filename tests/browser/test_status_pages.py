@@ -95,6 +95,11 @@ async def new_page(browser: Any) -> Any:
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.dialogs = dialogs
+    # A Content-Security-Policy violation or a script error shows up here.
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.console_errors = errors
     return page
 
 
@@ -139,7 +144,7 @@ async def test_fleet_page_lists_filters_and_sorts_the_demo_fleet(tmp_path: Path,
         await page.click("th a[data-sort=name]")
         await page.wait_for_url("**dir=desc**")
         assert await row_names(page) == sorted(ascending, reverse=True)
-        assert page.dialogs == []
+        assert page.dialogs == [] and page.console_errors == []
 
 
 async def _row_classes(page: Any) -> list[str]:
@@ -172,7 +177,7 @@ async def test_vm_page_of_the_add_volume_failure(tmp_path: Path, browser: Any) -
         links = await page.locator("#problems a").evaluate_all("links => links.map(a => a.href)")
         assert any(link.endswith("/KubevirtVssFreezeAddVolumeFailed.md") for link in links)
         await page.screenshot(path=str(ARTIFACTS / "vm-win-exchange-01.png"), full_page=True)
-        assert page.dialogs == []
+        assert page.dialogs == [] and page.console_errors == []
 
 
 @pytest.mark.slow
@@ -190,7 +195,7 @@ async def test_hostile_values_are_shown_as_text(browser: Any) -> None:
         assert HOSTILE_MESSAGE in await page.locator("pre.message").inner_text()
         assert HOSTILE_WRITER in await page.locator("#guest-report table.writers").inner_text()
         assert await page.locator("svg, img, b:not(#fleet b), script:not([src])").count() == 0
-        assert page.dialogs == []
+        assert page.dialogs == [] and page.console_errors == []
         assert HOSTILE_KEY.name in await page.title()
 
 

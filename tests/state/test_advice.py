@@ -1,32 +1,28 @@
-"""Next steps for the snapshot reasons the consistency rules produce below filesystem level."""
-
 from __future__ import annotations
 
-import pytest
+from exporter.state.advice import CHECK_FIXES, findings
+from exporter.state.diagnosis import CHECK_ORDER
+from exporter.state.records import VmKey, VmState
+from exporter.state.runbooks import RUNBOOK_BASE_URL
 
-from exporter.state import advice
-
-# Reasons exporter.state.consistency gives a crash or failed snapshot that a user can act on.
-ACTIONABLE = (
-    "quiesce_failed_no_guest_agent",
-    "quiesce_failed",
-    "thaw_failed",
-    "hold_writes_timeout",
-    "quiesce_timeout",
-    "freeze_skipped_stale_frozen",
-    "volume_snapshot_error",
-    "volume_snapshots_missing",
-    "source_deleted",
-)
+STATE = VmState(key=VmKey("ns", "vm"), phase="Running")
 
 
-@pytest.mark.parametrize("reason", ACTIONABLE)
-def test_every_actionable_snapshot_reason_has_a_step(reason: str) -> None:
-    step, _alert = advice.SNAPSHOT_STEPS[reason]
-    assert step.endswith(".") and len(step) > 30
+def test_every_check_of_the_checklist_has_a_fix() -> None:
+    assert set(CHECK_FIXES) == set(CHECK_ORDER)
 
 
-def test_storage_reasons_do_not_blame_the_guest() -> None:
-    for reason in ("volume_snapshot_error", "volume_snapshots_missing", "source_deleted"):
-        step, alert = advice.SNAPSHOT_STEPS[reason]
-        assert "agent" not in step.lower() and alert == ""
+def test_problems_follow_the_checklist_order_and_shared_steps_are_given_once() -> None:
+    problems, steps = findings(
+        STATE, {"swprv_service", "agent_connected", "vss_service"}, None, base_url=RUNBOOK_BASE_URL
+    )
+    assert [p.runbook.rsplit("/", 1)[1] for p in problems] == [
+        "KubevirtVssGuestAgentDisconnected.md",
+        "KubevirtVssServiceDisabled.md",
+        "KubevirtVssServiceDisabled.md",
+    ]
+    assert len(steps) == 3 and steps[0].text.startswith("Install the QEMU guest agent")
+
+
+def test_nothing_failing_means_no_findings() -> None:
+    assert findings(STATE, set(), None, base_url=RUNBOOK_BASE_URL) == ((), ())
