@@ -77,6 +77,7 @@ LIST_ORDER = (VMS, VMIS, SNAPSHOTS, EVENTS)
 ACCEPT_OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
 NAIVE_ROUTE = "/naive-metrics"
 MIB = 1024 * 1024
+TRACED_SITES = 25  # allocation sites listed under --tracemalloc
 
 Progress = Callable[[str], None]
 
@@ -544,13 +545,28 @@ def run_size(
 def traced_ingest(objects: FleetObjects, progress: Progress) -> dict[str, Any]:
     """A second ingest into a fresh fleet under tracemalloc: bytes Python still holds, and the peak."""
     gc.collect()
-    tracemalloc.start()
+    tracemalloc.start(1)
     harness = Harness(objects)
     harness.ingest()
+    harness.endpoint.body(openmetrics=False, compress=True)  # the gzip members a scrape builds and keeps
+    gc.collect()
+    snapshot = tracemalloc.take_snapshot()
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     progress(f"N={objects.vms} tracemalloc ingest: held {current / MIB:.0f} MiB, peak {peak / MIB:.0f} MiB")
-    return {"traced_ingest_current_bytes": current, "traced_ingest_peak_bytes": peak}
+    sites = [s for s in snapshot.statistics("lineno") if "/exporter/" in s.traceback[0].filename][:TRACED_SITES]
+    for stat in sites:
+        frame = stat.traceback[0]
+        where = f"{frame.filename.split('/exporter/', 1)[1]}:{frame.lineno}"
+        progress(f"N={objects.vms}   {stat.size / objects.vms:7.0f} B/VM  {stat.count:8d} blocks  exporter/{where}")
+    return {
+        "traced_ingest_current_bytes": current,
+        "traced_ingest_peak_bytes": peak,
+        "traced_sites": [
+            {"site": f"{s.traceback[0].filename}:{s.traceback[0].lineno}", "bytes": s.size, "blocks": s.count}
+            for s in sites
+        ],
+    }
 
 
 # --- the parent: one subprocess per size, then the table -----------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ from exporter.web.shard_forwarding import ShardForwarder
 
 RawObject = Mapping[str, Any]
 RELIST_CHUNK = 500
+VMIS = resources.VMIS.name
 
 
 @dataclass
@@ -54,15 +55,22 @@ class FleetSink:
     addresses: AddressBook | None = None
     started: float = field(default_factory=time.monotonic)
 
-    async def replace(self, resource: str, items: Sequence[RawObject], *, namespace: str | None) -> None:
-        """Feed a full list in chunks, yielding between them: a list of 100k objects must not
-        stall scrapes and health checks for seconds."""
-        if self.addresses is not None and resource == resources.VMIS.name:
-            self.addresses.replace(items, namespace=namespace)
+    async def replace(
+        self, resource: str, pages: AsyncIterator[Sequence[RawObject]], *, namespace: str | None
+    ) -> None:
+        """Feed a full list page by page, in chunks, yielding between them: a list of 100k objects
+        must not stall scrapes and health checks for seconds. Nothing is pruned unless it completes."""
+        addresses = self.addresses.relist(namespace) if self.addresses is not None and resource == VMIS else None
         relist = self.fleet.begin_relist(resource, namespace=namespace)
-        for start in range(0, len(items), RELIST_CHUNK):
-            self._feed(relist, items[start : start + RELIST_CHUNK])
-            await asyncio.sleep(0)
+        async for items in pages:
+            for start in range(0, len(items), RELIST_CHUNK):
+                chunk = items[start : start + RELIST_CHUNK]
+                if addresses is not None:
+                    addresses.add(chunk)
+                self._feed(relist, chunk)
+                await asyncio.sleep(0)
+        if addresses is not None:
+            addresses.end()
         self.fleet.end_relist(relist, self.clock())
 
     def _feed(self, relist: Any, chunk: Sequence[RawObject]) -> None:
@@ -78,12 +86,12 @@ class FleetSink:
                     self.metrics.malformed.labels(relist.resource, "unprocessable").inc()
 
     def upsert(self, resource: str, raw: RawObject) -> None:
-        if self.addresses is not None and resource == resources.VMIS.name:
+        if self.addresses is not None and resource == VMIS:
             self.addresses.upsert(raw)
         self.fleet.upsert(resource, raw, self.clock())
 
     def delete(self, resource: str, raw: RawObject) -> None:
-        if self.addresses is not None and resource == resources.VMIS.name:
+        if self.addresses is not None and resource == VMIS:
             self.addresses.delete(raw)
         self.fleet.delete(resource, raw, self.clock())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,6 +19,26 @@ def vmi(i: int) -> dict:
         "metadata": {"namespace": "ns", "name": f"vm{i}", "uid": f"u{i}"},
         "status": {"phase": "Running", "conditions": [{"type": "AgentConnected", "status": "True"}]},
     }
+
+
+async def pages(items: list[dict], size: int = 700) -> AsyncIterator[list[dict]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def test_an_incomplete_list_prunes_nothing() -> None:
+    store = MetricsStore()
+    sink = FleetSink(Fleet(on_state=store.put), Readiness(), SelfMetrics(), clock=lambda: 1.0)
+    items = [vmi(i) for i in range(20)]
+    await sink.replace("virtualmachineinstances", pages(items), namespace=None)
+
+    async def broken() -> AsyncIterator[list[dict]]:
+        yield items[:5]
+        raise ConnectionResetError("the list broke off")
+
+    with pytest.raises(ConnectionResetError):
+        await sink.replace("virtualmachineinstances", broken(), namespace=None)
+    assert len(store) == 20
 
 
 @pytest.mark.slow
@@ -36,9 +57,9 @@ async def test_a_large_list_yields_to_the_event_loop_and_then_prunes() -> None:
             await asyncio.sleep(0)
 
     other = asyncio.create_task(other_work())
-    await sink.replace("virtualmachineinstances", items, namespace=None)
+    await sink.replace("virtualmachineinstances", pages(items), namespace=None)
     assert len(store) == len(items)
-    await sink.replace("virtualmachineinstances", items[:10], namespace=None)
+    await sink.replace("virtualmachineinstances", pages(items[:10]), namespace=None)
     other.cancel()
     await asyncio.gather(other, return_exceptions=True)
     assert turns >= 5  # the other task ran between chunks

@@ -1,6 +1,6 @@
 """Mirror one resource into a sink: list, watch from the list's resourceVersion, relist — forever.
 
-The loop is cut by lifetime. ``list_objects`` is one full (paged) list; ``watch_stream`` is one watch
+The loop is cut by lifetime. ``list_pages`` is one full list, a page at a time; ``watch_stream`` is one watch
 request; ``list_and_watch`` is one relist lifetime (a list, then watches re-opened while the
 resourceVersion stays valid) and returns why it ended; ``Reflector.run`` repeats that forever per
 namespace with jittered backoff. Every request's outcome is counted in one place, ``Outcomes``.
@@ -37,11 +37,14 @@ ALL_NAMESPACES: str | None = None
 class Sink(Protocol):
     """Receives a reflector's view of one resource.
 
-    ``replace`` carries a full list of ``namespace`` (``None``: every namespace); it replaces only
-    that namespace's objects, so the lists of several watched namespaces never prune each other.
+    ``replace`` carries a full list of ``namespace`` (``None``: every namespace), as pages to read
+    in turn; it replaces only that namespace's objects, so the lists of several watched namespaces
+    never prune each other. If reading a page raises, the list is incomplete: prune nothing.
     """
 
-    async def replace(self, resource: str, items: Sequence[RawObject], *, namespace: str | None) -> None: ...
+    async def replace(
+        self, resource: str, pages: AsyncIterator[Sequence[RawObject]], *, namespace: str | None
+    ) -> None: ...
     def upsert(self, resource: str, raw: RawObject) -> None: ...
     def delete(self, resource: str, raw: RawObject) -> None: ...
     def synced(self, resource: str) -> None: ...
@@ -60,12 +63,13 @@ class ReflectorSettings:
     list_timeout: float = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class Listed:
-    """One complete list: its objects and the resourceVersion to watch from."""
+@dataclass(slots=True)
+class Listing:
+    """What a list has shown so far: the objects' identities and the resourceVersion to watch from."""
 
-    items: list[RawObject]
-    resource_version: str
+    identities: set[Identity] = field(default_factory=set)
+    resource_version: str = ""
+    complete: bool = False
 
 
 class Outcomes:
@@ -203,12 +207,7 @@ class Reflector:
 
     async def list_and_watch(self, scope: _Scope, path: str, backoff: Backoff) -> str:
         """One relist lifetime: a full list into the sink, then watches; returns the relist reason."""
-        listed = await self.list_objects(path, scope.namespace)
-        await self.sink.replace(self.resource.name, listed.items, namespace=scope.namespace)
-        scope.known = {identity for identity in map(_identity, listed.items) if identity is not None}
-        self._update_cached()
-        self._mark_listed(scope)
-        resource_version = listed.resource_version
+        resource_version = await self.relist(scope, path)
         while True:
             opened = self._clock()
             received = 0
@@ -233,45 +232,56 @@ class Reflector:
                 # A server that closes watches at once would otherwise be hammered in a tight loop.
                 await self._sleep(backoff.next())
 
-    async def list_objects(self, path: str, namespace: str | None) -> Listed:
-        """One complete, paged list; an expired continue token starts it over."""
-        items: list[RawObject] = []
+    async def relist(self, scope: _Scope, path: str) -> str:
+        """A full list into the sink, page by page; returns its resourceVersion.
+
+        The sink takes each page as it arrives and none is kept: a list of 100k objects held
+        whole (or for the watch that follows) would be most of the exporter's memory.
+        """
+        listing = Listing()
+        async with aclosing(self.list_pages(path, scope.namespace, listing)) as pages:
+            await self.sink.replace(self.resource.name, pages, namespace=scope.namespace)
+        if not listing.complete:
+            raise errors.MalformedResponse("the sink stopped reading the list")
+        scope.known = listing.identities
+        self._update_cached()
+        self._mark_listed(scope)
+        return listing.resource_version
+
+    async def list_pages(self, path: str, namespace: str | None, listing: Listing) -> AsyncIterator[list[RawObject]]:
+        """One complete list, a page at a time. An expired continue token raises ``Gone``: the
+        pages already handed on stay applied, and the relist that follows prunes what went."""
         continue_token: str | None = None
-        resource_version = ""
         started = self._clock()
         while True:
             query: dict[str, Any] = {"limit": self.settings.page_size, **self.resource.selectors()}
             if continue_token:
                 query["continue"] = continue_token
-            try:
-                with self.outcomes.listing():
-                    page = await self.client.get_json(path, query=query, timeout=self.settings.list_timeout)
-                    if not isinstance(page, Mapping) or not isinstance(page.get("items"), list):
-                        raise errors.MalformedResponse("list response without items")
-            except errors.Gone:
-                if not continue_token:
-                    raise
-                items, continue_token = [], None
-                continue
-            for item in page["items"]:
-                if isinstance(item, Mapping):
-                    items.append(item)
-                    self._count_cleaned(item)
+            with self.outcomes.listing():
+                page = await self.client.get_json(path, query=query, timeout=self.settings.list_timeout)
+                if not isinstance(page, Mapping) or not isinstance(page.get("items"), list):
+                    raise errors.MalformedResponse("list response without items")
+            items = [item for item in page["items"] if isinstance(item, Mapping)]
+            for item in items:
+                self._count_cleaned(item)
+            listing.identities.update(identity for identity in map(_identity, items) if identity is not None)
             metadata = page.get("metadata") if isinstance(page.get("metadata"), Mapping) else {}
             continue_token = metadata.get("continue") or None
-            resource_version = str(metadata.get("resourceVersion") or "")
+            listing.resource_version = str(metadata.get("resourceVersion") or "")
+            del page
+            yield items
             if not continue_token:
                 break
-            if len(items) >= 5000 and len(items) % 5000 < self.settings.page_size:
-                self._log.info("list_progress", namespace=namespace, objects=len(items))
+            if len(listing.identities) >= 5000 and len(listing.identities) % 5000 < self.settings.page_size:
+                self._log.info("list_progress", namespace=namespace, objects=len(listing.identities))
+        listing.complete = True
         self._log.info(
             "listed",
             namespace=namespace,
-            objects=len(items),
-            resource_version=resource_version,
+            objects=len(listing.identities),
+            resource_version=listing.resource_version,
             seconds=round(self._clock() - started, 3),
         )
-        return Listed(items, resource_version)
 
     async def watch_stream(self, path: str, resource_version: str) -> AsyncIterator[WatchEvent]:
         """One watch request from ``resource_version``; ends when the server closes the stream."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -117,11 +117,13 @@ class LauncherLogs:
 
     # -- reflector sink ------------------------------------------------------------------------
 
-    async def replace(self, resource: str, items: Sequence[RawObject], *, namespace: str | None) -> None:
+    async def replace(
+        self, resource: str, pages: AsyncIterator[Sequence[RawObject]], *, namespace: str | None
+    ) -> None:
         """A full list of ``namespace`` (``None``: all) replaces only that namespace's pods."""
-        listed = (launcher_pod(raw) for raw in items)
+        listed = [pod async for items in pages for pod in map(launcher_pod, items) if pod is not None]
         kept = {uid: p for uid, p in self.pods.items() if namespace is not None and p.namespace != namespace}
-        self.pods = kept | {p.uid: p for p in listed if p is not None}
+        self.pods = kept | {p.uid: p for p in listed}
         self._changed.set()
 
     def upsert(self, resource: str, raw: RawObject) -> None:

@@ -7,7 +7,7 @@ a key per interface address), built from the same VMI list and watch, and only w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from exporter.state.records import VmKey
@@ -46,22 +46,43 @@ class AddressBook:
         if read is not None:
             self._drop(read[0])
 
+    def relist(self, namespace: str | None) -> AddressRelist:
+        """A full list (of one namespace, or of all) fed in parts: ``add`` each, then ``end``."""
+        return AddressRelist(self, namespace)
+
     def replace(self, items: Iterable[Mapping[str, Any]], *, namespace: str | None) -> None:
-        """A full list (of one namespace, or of all): VMIs it no longer holds are dropped."""
-        seen: set[VmKey] = set()
-        for raw in items:
-            read = _read(raw)
-            if read is not None:
-                seen.add(read[0])
-                self.upsert(raw)
-        stale = [k for k in self._by_vmi if k not in seen and (namespace is None or k.namespace == namespace)]
-        for key in stale:
+        """A full list in one go: VMIs it no longer holds are dropped."""
+        relist = self.relist(namespace)
+        relist.add(items)
+        relist.end()
+
+    def prune(self, stale: Callable[[VmKey], bool]) -> None:
+        for key in [k for k in self._by_vmi if stale(k)]:
             self._drop(key)
 
     def _drop(self, key: VmKey) -> None:
         for address in self._by_vmi.pop(key, ()):
             if self._by_address.get(address) == key:
                 del self._by_address[address]
+
+
+class AddressRelist:
+    """One full list on its way into an address book; VMIs it did not show go at ``end``."""
+
+    def __init__(self, book: AddressBook, namespace: str | None) -> None:
+        self._book = book
+        self._namespace = namespace
+        self._seen: set[VmKey] = set()
+
+    def add(self, items: Iterable[Mapping[str, Any]]) -> None:
+        for raw in items:
+            read = _read(raw)
+            if read is not None:
+                self._seen.add(read[0])
+                self._book.upsert(raw)
+
+    def end(self) -> None:
+        self._book.prune(lambda key: key not in self._seen and self._namespace in (None, key.namespace))
 
 
 def _read(raw: Mapping[str, Any]) -> tuple[VmKey, tuple[str, ...]] | None:

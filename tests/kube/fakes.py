@@ -90,8 +90,8 @@ class RecordingSink:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
-    async def replace(self, resource: str, items: Any, *, namespace: str | None) -> None:
-        names = [i["metadata"]["name"] for i in items]
+    async def replace(self, resource: str, pages: Any, *, namespace: str | None) -> None:
+        names = [i["metadata"]["name"] async for items in pages for i in items]
         self.calls.append(("replace", names) if namespace is None else ("replace", namespace, names))
 
     def upsert(self, resource: str, raw: Any) -> None:
