@@ -16,6 +16,11 @@ from exporter.sources.launcher_logs import FIRST_LOOKBACK_SECONDS, LauncherLogs,
 from exporter.state.freeze_errors import LAUNCHER_LOG, FreezeObservation
 from exporter.state.records import VmKey
 
+
+async def one_page(items: list[Any]) -> AsyncIterator[list[Any]]:
+    """A full list as the reflector hands it on: pages to read in turn."""
+    yield items
+
 FREEZE_FAILED = json.dumps(
     {
         "component": "virt-launcher",
@@ -144,9 +149,9 @@ def test_the_vm_is_named_by_the_owner_reference_or_found_by_the_vmi_uid() -> Non
 
 async def test_sink_tracks_running_pods_and_a_namespace_list_replaces_only_that_namespace() -> None:
     logs, _, _ = make(FakeClient({}))
-    await logs.replace("pods", [pod(uid="a"), pod(uid="b", namespace="other")], namespace=None)
+    await logs.replace("pods", one_page([pod(uid="a"), pod(uid="b", namespace="other")]), namespace=None)
     assert set(logs.pods) == {"a", "b"}
-    await logs.replace("pods", [pod(uid="c")], namespace="ns")
+    await logs.replace("pods", one_page([pod(uid="c")]), namespace="ns")
     assert set(logs.pods) == {"b", "c"}
     logs.upsert("pods", pod(uid="c", phase="Succeeded"))  # no longer running: not followed
     logs.upsert("pods", pod(uid="d"))
@@ -179,7 +184,7 @@ async def test_no_more_streams_than_the_cap_and_a_gone_pod_ends_its_follower() -
     paths = [f"/api/v1/namespaces/ns/pods/p{i}/log" for i in range(3)]
     client = FakeClient({paths[0]: [], paths[1]: []})  # p2's log is gone (404)
     logs, _, metrics = make(client, max_streams=2)
-    await logs.replace("pods", [pod(f"p{i}", uid=f"u{i}") for i in range(3)], namespace=None)
+    await logs.replace("pods", one_page([pod(f"p{i}", uid=f"u{i}") for i in range(3)]), namespace=None)
     runner = asyncio.create_task(logs.run())
     try:
         async with asyncio.timeout(5):
