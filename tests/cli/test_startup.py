@@ -55,12 +55,14 @@ def kubeconfig(path: Path, server: str) -> str:
     return str(path)
 
 
+@pytest.mark.slow  # runs the command as a process
 async def test_a_missing_kubeconfig_is_one_line_and_exit_2(tmp_path: Path) -> None:
     code, lines = await exporter("run", "--kubeconfig", str(tmp_path / "nowhere"), "--listen", "127.0.0.1:0")
     record = one_error(lines, "kubernetes_configuration_unusable")
     assert code == 2 and "does not exist" in record["problem"]
 
 
+@pytest.mark.slow  # runs the command as a process
 async def test_a_kubeconfig_that_is_not_one_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "kubeconfig").write_text("just: [some, yaml]\n")
     code, lines = await exporter("run", "--kubeconfig", str(tmp_path / "kubeconfig"), "--listen", "127.0.0.1:0")
@@ -68,6 +70,7 @@ async def test_a_kubeconfig_that_is_not_one_is_one_line_and_exit_2(tmp_path: Pat
     assert code == 2 and str(tmp_path / "kubeconfig") in record["problem"]
 
 
+@pytest.mark.slow  # runs the command as a process
 async def test_no_cluster_behind_the_kubeconfig_is_one_line_and_exit_2(tmp_path: Path) -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
@@ -78,6 +81,7 @@ async def test_no_cluster_behind_the_kubeconfig_is_one_line_and_exit_2(tmp_path:
     assert code == 2 and f"127.0.0.1:{port}" in record["problem"]
 
 
+@pytest.mark.slow  # runs the command as a process
 async def test_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
     async with Simulator(SimulatorConfig(story=False)) as simulator:
         simulator.write_kubeconfig(tmp_path / "kubeconfig")
@@ -93,6 +97,7 @@ async def test_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "in use" in record["problem"]
 
 
+@pytest.mark.slow  # runs the command as a process
 async def test_simulate_logs_with_the_same_timestamp_format_as_run(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "exporter", "simulate", "--no-story", "--listen", "127.0.0.1:0", "--log-format", "json",
