@@ -31,6 +31,7 @@ from exporter.simulator.scenarios import SCENARIOS, Scenario, loopback_ip
 from exporter.simulator.versions import KubeVirtVersion
 
 EVENT_SWEEP_SECONDS = 60.0
+STUCK_FROZEN_BEFORE_START = 1500.0
 VMS_PER_NAMESPACE = 100
 _POD_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _HOST_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -61,6 +62,9 @@ class GuestTarget:
     name: str
     ip: str
     profile: str
+    #: The computer name and volumes guestosinfo shows for the VM; its reports name the same ones.
+    hostname: str = ""
+    volumes: tuple[Volume, ...] = ()
 
 
 class Fleet:
@@ -213,6 +217,12 @@ class Fleet:
             self._store.append_log(vm.namespace, vm.pod_name, launcher_log_line(
                 vm, at=at, level="info", msg="GuestAgentLifecycle event state 1 with reason 1 received",
                 pos="client.go:546", with_object=False), at=at)
+        if actor.frozen:
+            # Stuck frozen: a backup hook froze the guest before the run started and never thawed it.
+            # virt-launcher logs the freeze, the evidence of when it began that outlives a restart.
+            at = self._start - STUCK_FROZEN_BEFORE_START
+            self._store.append_log(vm.namespace, vm.pod_name, launcher_log_line(
+                vm, at=at, level="info", msg="Freezed vmi", pos="server.go:277"), at=at)
 
     @property
     def size(self) -> int:
@@ -232,7 +242,7 @@ class Fleet:
 
     def guest_targets(self) -> list[GuestTarget]:
         return [
-            GuestTarget(a.vm.namespace, a.vm.name, a.vm.ip, a.vm.profile)
+            GuestTarget(a.vm.namespace, a.vm.name, a.vm.ip, a.vm.profile, a.vm.hostname, a.vm.volumes)
             for a in self._actors.values()
             if a.vm.guest.windows and a.vm.power == "running" and a.vm.agent_connected and a.vm.profile
         ]

@@ -85,13 +85,20 @@ class GuestTargetLike(Protocol):
     def profile(self) -> str: ...
 
 
-def build_report_document(profile: str, *, hostname: str, generated_at: float) -> dict[str, Any]:
-    """The report a guest in ``profile`` sends; ids are derived from ``hostname``, so stable per guest."""
+def build_report_document(
+    profile: str, *, hostname: str, generated_at: float, volumes: Sequence[GuestVolumeLike] = ()
+) -> dict[str, Any]:
+    """The report a guest in ``profile`` sends; ids are derived from ``hostname``, so stable per guest.
+
+    ``volumes`` are the VM's volumes as guestosinfo shows them: the report then names the same
+    GUID volume paths, drives and sizes, as a real guest would.
+    """
     if profile not in PROFILES:
         raise ValueError(f"unknown guest report profile {profile!r}; known: {', '.join(PROFILES)}")
     vss_disabled = profile == "vss_service_disabled"
     providers = (_MICROSOFT_PROVIDER,) if profile == "provider_missing" else (_MICROSOFT_PROVIDER, _QGA_PROVIDER)
-    system_volume = _volume_path(hostname, "C")
+    reported = _reported_volumes(volumes) if volumes else None
+    system_volume = reported[0]["path"] if reported else _volume_path(hostname, "C")
     services: list[dict[str, Any]] = [
         _service("VSS", "VSS", "Stopped", "Disabled" if vss_disabled else "Manual"),
         _service("SWPRV", "swprv", "Stopped", "Manual"),
@@ -115,12 +122,41 @@ def build_report_document(profile: str, *, hostname: str, generated_at: float) -
             "shadowStorage": _VSS_UNAVAILABLE if vss_disabled else _shadow_storage_text(profile, system_volume),
         },
         "services": services,
-        "volumes": [
+        "volumes": reported
+        or [
             _volume(system_volume, "C:", free=c_free, total=c_total, is_system=True),
             _volume(_volume_path(hostname, "recovery"), None, free=82 * _MIB, total=529 * _MIB, is_system=False),
             _volume(_volume_path(hostname, "D"), "D:", free=60 * _GIB, total=100 * _GIB, is_system=False),
         ],
     }
+
+
+class GuestVolumeLike(Protocol):
+    """A volume as guestosinfo's fsInfo shows it (``exporter.simulator.guests.Volume``)."""
+
+    @property
+    def disk_name(self) -> str: ...
+
+    @property
+    def mount_point(self) -> str: ...
+
+    @property
+    def used_bytes(self) -> int: ...
+
+    @property
+    def total_bytes(self) -> int: ...
+
+
+def _reported_volumes(volumes: Sequence[GuestVolumeLike]) -> list[dict[str, Any]]:
+    """The fixed volumes of the report, system volume first: Win32_Volume knows the size of a volume
+    that guestosinfo lists without one (no drive letter, such as "System Reserved")."""
+    reported = []
+    for volume in volumes:
+        letter = volume.mount_point[:2] if volume.mount_point.endswith(":\\") else None
+        total = volume.total_bytes or 529 * _MIB
+        free = total - volume.used_bytes if volume.total_bytes else 82 * _MIB
+        reported.append(_volume(volume.disk_name, letter, free=free, total=total, is_system=letter == "C:"))
+    return sorted(reported, key=lambda entry: not entry["isSystem"])
 
 
 async def run_guest_reporters(
@@ -162,7 +198,12 @@ async def _report_forever(
     timeout = aiohttp.ClientTimeout(total=SEND_TIMEOUT_SECONDS)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         while True:
-            document = build_report_document(target.profile, hostname=_hostname(target.name), generated_at=clock())
+            document = build_report_document(
+                target.profile,
+                hostname=getattr(target, "hostname", "") or _hostname(target.name),
+                generated_at=clock(),
+                volumes=getattr(target, "volumes", ()),
+            )
             if await _send(session, log, url=url, token=token, document=document):
                 retry = first_retry
                 delay = interval * rng.uniform(0.9, 1.1)

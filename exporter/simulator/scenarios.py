@@ -39,7 +39,7 @@ class Scenario:
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("healthy_windows", "finance", "win-ad-01", "ws2019", "connected", "running",
              profile="healthy", first_snapshot=26),
-    Scenario("healthy_windows", "finance", "win-sql-01", "ws2022", "connected", "running",
+    Scenario("vss_writers_failed", "finance", "win-sql-01", "ws2022", "connected", "running",
              profile="two_failed_writers", first_snapshot=28, data_volume=True),
     Scenario("vss_volume_refused", "finance", "win-exchange-01", "ws2019", "connected", "running",
              behaviour="fail_until_deadline", failure="vss_guid", profile="healthy", first_snapshot=22,
@@ -51,7 +51,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("agent_unsupported", "engineering", "win-build-01", "ws2019-oldagent", "unsupported", "running",
              behaviour="fail_until_deadline", failure="command_disabled", profile="provider_missing",
              first_snapshot=34),
-    Scenario("healthy_windows", "engineering", "win-legacy-01", "ws2019", "connected", "running",
+    Scenario("vss_service_disabled", "engineering", "win-legacy-01", "ws2019", "connected", "running",
              profile="vss_service_disabled", first_snapshot=36),
     Scenario("healthy_linux", "engineering", "linux-web-01", "fedora", "connected", "running",
              first_snapshot=45),

@@ -71,6 +71,13 @@ class ReportedVolume:
     is_system: bool
     file_system: str | None = None
 
+    @property
+    def mount_point(self) -> str:
+        """The drive as the guest agent spells a mount point (``C:\\``), so that one volume has one
+        spelling across families; empty without a drive letter."""
+        letter = (self.drive_letter or "").rstrip("\\")
+        return f"{letter}\\" if letter else ""
+
 
 @dataclass(frozen=True, slots=True)
 class GuestCheckThresholds:

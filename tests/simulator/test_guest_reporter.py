@@ -168,3 +168,37 @@ def test_ids_are_stable_per_host_and_differ_between_hosts() -> None:
 def test_unknown_profile_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown guest report profile"):
         build_report_document("broken", hostname="A", generated_at=0.0)
+
+
+def test_a_guest_reports_the_volumes_its_guestosinfo_shows() -> None:
+    """The demo tells one story: the report's volume paths, drives and sizes are guestosinfo's."""
+    from exporter.simulator import Simulator, SimulatorConfig
+
+    simulator = Simulator(SimulatorConfig())
+    targets = simulator.guest_targets()
+    assert targets
+    for target in targets:
+        document = build_report_document(
+            target.profile, hostname=target.hostname, generated_at=0.0, volumes=target.volumes
+        )
+        reported = {v["path"]: v for v in document["volumes"]}
+        assert set(reported) == {v.disk_name for v in target.volumes}, target.name
+        for volume in target.volumes:
+            entry = reported[volume.disk_name]
+            letter = volume.mount_point[:2] if volume.mount_point.endswith(":\\") else None
+            assert entry["driveLetter"] == letter
+            if volume.total_bytes:
+                assert entry["totalBytes"] == volume.total_bytes
+                assert entry["freeBytes"] == volume.total_bytes - volume.used_bytes
+        assert document["volumes"][0]["isSystem"] and document["volumes"][0]["driveLetter"] == "C:"
+        assert document["hostname"] == target.hostname
+
+
+def test_scenario_annotations_say_what_the_vm_does() -> None:
+    from exporter.simulator.scenarios import SCENARIOS
+
+    for scenario in SCENARIOS:
+        if scenario.key.startswith("healthy"):
+            assert scenario.behaviour == "healthy" and not scenario.stuck_frozen, scenario.name
+            assert scenario.profile in (None, "healthy"), scenario.name
+            assert scenario.agent == "connected" and scenario.power == "running", scenario.name

@@ -394,3 +394,11 @@ def test_deep_nesting_is_a_problem_not_a_crash() -> None:
     for _ in range(100_000):
         nested = [nested]
     assert validate_guest_report({"volumes": [nested]}) == ["(document): nested too deeply"]
+
+
+@pytest.mark.parametrize(("letter", "expected"), [("C:", "C:\\"), ("C:\\", "C:\\"), (None, ""), ("", "")])
+def test_a_reported_drive_is_spelled_as_the_guest_agent_spells_its_mount_point(letter, expected) -> None:
+    """One volume, one spelling: guestosinfo says ``C:\\``, so the guest report's ``C:`` becomes that."""
+    from exporter.state.guest_report import ReportedVolume
+
+    assert ReportedVolume("\\\\?\\Volume{x}\\", letter, 1, 2, True).mount_point == expected
