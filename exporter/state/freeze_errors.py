@@ -5,6 +5,12 @@ aggregate repeats into one object with a rising count; launcher logs print every
 Counting is therefore by *episode*: failures of one VM with the same reason that belong to the
 same snapshot, or come less than ``gap`` seconds apart, count once — whichever source they came
 through. Replayed observations (relists, reconnects) are recognised by identity and ignored.
+
+Episodes do not depend on the order observations arrive in (after a restart, Events may be listed
+before or after the snapshots they belong to): an observation that links two episodes merges them,
+and an episode's cause is that of its earliest observation with a known cause. The same objects
+in any order give the same counts. The price: a late observation that bridges two episodes lowers
+the count by one, which Prometheus reads as a counter reset — alerts use the timestamp gauges.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ SNAPSHOT, EVENT, LAUNCHER_LOG, BACKUP = "snapshot", "event", "launcher_log", "ba
 
 @dataclass(frozen=True, slots=True)
 class FreezeObservation:
-    """One sighting of a freeze or thaw failure."""
+    """One sighting of a freeze or thaw failure — or, with ``transition`` set, of a freeze or thaw
+    that succeeded (virt-launcher's ``Freezed vmi`` / ``Unfreezed vmi``), the evidence of *when* a
+    VM froze that the API keeps in the launcher pod's log."""
 
     key: VmKey
     at: float
@@ -41,6 +49,7 @@ class FreezeObservation:
     source: str
     identity: str
     snapshot: str | None = None
+    transition: str | None = None
 
 
 @functools.lru_cache(maxsize=8192)
@@ -148,8 +157,15 @@ def _from_backup_v18(
 _LOG_MESSAGES = ("failed to freeze vmi", "failed to unfreeze vmi", "failed freezing guest filesystem")
 
 
+#: virt-launcher's cmd-server logs these after a freeze or thaw succeeded
+#: (kubevirt/kubevirt v1.8.0 pkg/virt-launcher/virtwrap/cmd-server/server.go:277 and :294).
+FROZEN, THAWED = "frozen", "thawed"
+_TRANSITIONS = {"Freezed vmi": FROZEN, "Unfreezed vmi": THAWED}
+
+
 def from_log_line(line: str, key: VmKey, *, stream: str) -> FreezeObservation | None:
-    """A virt-launcher JSON log line reporting a failed freeze or thaw; other lines give ``None``."""
+    """A virt-launcher JSON log line reporting a failed freeze or thaw, or a freeze or thaw that
+    succeeded (``transition`` set); other lines give ``None``."""
     if len(line) > MAX_TEXT or '"msg"' not in line:
         return None
     try:
@@ -160,6 +176,13 @@ def from_log_line(line: str, key: VmKey, *, stream: str) -> FreezeObservation | 
         return None
     message = decoded.get("msg")
     reason = decoded.get("reason")
+    if isinstance(message, str) and message in _TRANSITIONS:
+        at = read.timestamp(decoded, "timestamp", read.Problems())
+        if at is None:
+            return None
+        return FreezeObservation(
+            key, at, message, LAUNCHER_LOG, f"log/{stream}/{at}/{message}", transition=_TRANSITIONS[message]
+        )
     if not isinstance(message, str) or not message.lower().startswith(_LOG_MESSAGES):
         return None
     if not isinstance(reason, str) and "," not in message:
@@ -186,18 +209,54 @@ class _Episode:
     reason: str
     start: float
     last: float
-    snapshots: set[str] = field(default_factory=set)
+    snapshots: set[str]
+    #: Ranks the observations for naming the cause: a known cause first, then the earliest.
+    cause_rank: tuple[bool, float, str]
+    cause: str
+
+    def links(self, other: _Episode, gap: float) -> bool:
+        """Whether two episodes are one: a snapshot in common, or less than ``gap`` apart."""
+        if self.snapshots & other.snapshots:
+            return True
+        return other.start - gap <= self.last and self.start <= other.last + gap
+
+    def absorb(self, other: _Episode) -> None:
+        self.start = min(self.start, other.start)
+        self.last = max(self.last, other.last)
+        self.snapshots |= other.snapshots
+        if other.cause_rank < self.cause_rank:
+            self.cause_rank, self.cause = other.cause_rank, other.cause
+
+
+#: Ranks observations of the same time for "newest": a snapshot's own error before an Event, a log
+#: line or a backup, then by identity, so that arrival order never decides.
+_SOURCE_RANK = {SNAPSHOT: 3, EVENT: 2, LAUNCHER_LOG: 1, BACKUP: 0}
+
+
+def _newness(observation: FreezeObservation) -> tuple[float, int, str]:
+    return observation.at, _SOURCE_RANK.get(observation.source, -1), observation.identity
 
 
 @dataclass(slots=True)
 class _VmLedger:
-    counts: dict[tuple[str, str], int] = field(default_factory=dict)
     episodes: dict[str, list[_Episode]] = field(default_factory=dict)
+    #: Counts of episodes dropped to bound memory, by (reason, cause).
+    retired: dict[tuple[str, str], int] = field(default_factory=dict)
     last_by_reason: dict[str, float] = field(default_factory=dict)
     newest: tuple[FreezeObservation, Classification] | None = None
     seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
     # Thaw failures that broke the hold: (time, snapshot uid if known, reason).
     thaw_failures: list[tuple[float, str | None, str]] = field(default_factory=list)
+    #: The newest successful freeze or thaw seen in the launcher log: (time, FROZEN or THAWED).
+    transition: tuple[float, str] | None = None
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        counts = dict(self.retired)
+        for episodes in self.episodes.values():
+            for episode in episodes:
+                key = (episode.reason, episode.cause)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
 
 
 class FreezeErrorLedger:
@@ -217,35 +276,46 @@ class FreezeErrorLedger:
         ledger.seen[observation.identity] = None
         if len(ledger.seen) > SEEN_PER_VM:
             ledger.seen.popitem(last=False)
+        if observation.transition is not None:
+            newest = (observation.at, observation.transition)
+            if ledger.transition is not None and newest <= ledger.transition:
+                return False
+            ledger.transition = newest
+            return True
         classification = self._classify(observation.text)
         reason = classification.reason
-        # Sources arrive in any order (after a restart, Events may be listed after snapshots), so an
-        # observation joins any recent episode it belongs to, not only the newest one.
-        recent = ledger.episodes.setdefault(reason, [])
-        episode = next((e for e in recent if self._same_episode(e, observation)), None)
-        if episode is not None:
-            episode.start = min(episode.start, observation.at)
-            episode.last = max(episode.last, observation.at)
-        else:
-            episode = _Episode(reason, observation.at, observation.at)
-            recent.append(episode)
-            recent.sort(key=lambda e: e.last)
-            del recent[:-EPISODES_PER_REASON]
-            count_key = (reason, classification.cause)
-            ledger.counts[count_key] = ledger.counts.get(count_key, 0) + 1
-        if observation.snapshot:
-            episode.snapshots.add(observation.snapshot)
+        self._join(ledger, reason, observation, classification.cause)
         ledger.last_by_reason[reason] = max(ledger.last_by_reason.get(reason, 0.0), observation.at)
-        if ledger.newest is None or observation.at >= ledger.newest[0].at:
+        if ledger.newest is None or _newness(observation) > _newness(ledger.newest[0]):
             ledger.newest = (observation, classification)
         if thaw_breaks_consistency(reason, classification.cause) and len(ledger.thaw_failures) < 64:
             ledger.thaw_failures.append((observation.at, observation.snapshot, reason))
         return True
 
-    def _same_episode(self, episode: _Episode, observation: FreezeObservation) -> bool:
-        if observation.snapshot and observation.snapshot in episode.snapshots:
-            return True
-        return episode.start - self.gap <= observation.at <= episode.last + self.gap
+    def _join(self, ledger: _VmLedger, reason: str, observation: FreezeObservation, cause: str) -> None:
+        """Merge the observation with every episode it links, until no other episode links the result."""
+        episode = _Episode(
+            reason=reason,
+            start=observation.at,
+            last=observation.at,
+            snapshots={observation.snapshot} if observation.snapshot else set(),
+            cause_rank=(cause == "unknown", observation.at, observation.identity),
+            cause=cause,
+        )
+        rest = ledger.episodes.get(reason, [])
+        while True:
+            linked = [other for other in rest if episode.links(other, self.gap)]
+            if not linked:
+                break
+            for other in linked:
+                episode.absorb(other)
+            rest = [other for other in rest if other not in linked]
+        rest.append(episode)
+        rest.sort(key=lambda e: (e.last, e.start))
+        for dropped in rest[:-EPISODES_PER_REASON]:
+            key = (dropped.reason, dropped.cause)
+            ledger.retired[key] = ledger.retired.get(key, 0) + 1
+        ledger.episodes[reason] = rest[-EPISODES_PER_REASON:]
 
     def prune(self, keep: Callable[[VmKey], bool]) -> None:
         """Drop VMs that do not exist once their newest failure is older than two episode gaps.
@@ -273,10 +343,11 @@ class FreezeErrorLedger:
             observation, classification = ledger.newest
             newest = NewestFreezeError(classification, observation.source, observation.at)
         return VmFreezeErrors(
-            counts=tuple(sorted((reason, cause, n) for (reason, cause), n in ledger.counts.items())),
+            counts=tuple(sorted((reason, cause, n) for (reason, cause), n in ledger.counts().items())),
             last_by_reason=tuple(sorted(ledger.last_by_reason.items())),
             newest=newest,
             thaw_failures=tuple(ledger.thaw_failures),
+            frozen_at=ledger.transition[0] if ledger.transition and ledger.transition[1] == FROZEN else None,
         )
 
     def episodes(self, key: VmKey) -> tuple[EpisodeView, ...]:
@@ -315,6 +386,8 @@ class VmFreezeErrors:
     newest: NewestFreezeError | None = None
     # (time, snapshot uid if known, reason) of every thaw failure that means the writes were not held.
     thaw_failures: tuple[tuple[float, str | None, str], ...] = ()
+    #: When the VM froze, if the newest successful freeze or thaw in its launcher log is a freeze.
+    frozen_at: float | None = None
 
     def thaw_failure_during(self, snapshot: SnapshotFacts) -> str | None:
         """The reason of a thaw failure during this snapshot that means the writes were not held, if any.

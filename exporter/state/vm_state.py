@@ -101,7 +101,7 @@ def build_vm_state(
     """Judge one VM; ``None`` when neither a VirtualMachine nor a VMI exists for it."""
     if not record.exists:
         return None
-    agent = agent_part(record)
+    agent = agent_part(record, freeze_errors.frozen_at)
     report = current_report(record, now, settings.guest_report_max_age) if record.vmi is not None else None
     figures = guest_report_part(report)
     snapshots = snapshot_part(record, now=now, settings=settings, freeze_errors=freeze_errors)
@@ -146,8 +146,12 @@ def build_vm_state(
     )
 
 
-def agent_part(record: VmRecord) -> AgentPart:
-    """Agent, freeze and identity from the VMI and the guestosinfo answer of the same VMI life."""
+def agent_part(record: VmRecord, frozen_at: float | None = None) -> AgentPart:
+    """Agent, freeze and identity from the VMI and the guestosinfo answer of the same VMI life.
+
+    ``frozen_at`` is when virt-launcher logged the freeze: evidence the API keeps, so frozen-since
+    is the same after an exporter restart. Without it, it is when the VM was first seen frozen.
+    """
     vmi = record.vmi
     guest = current_guest(record)
     running = vmi is not None and vmi.running
@@ -156,6 +160,8 @@ def agent_part(record: VmRecord) -> AgentPart:
     freeze_available = fsfreeze_available(vmi, guest) if running else None
     fs_frozen = vmi.fs_frozen if running and vmi is not None else None
     frozen_since = record.frozen_since if fs_frozen else None
+    if frozen_since is not None and frozen_at is not None and frozen_at <= frozen_since:
+        frozen_since = frozen_at
     return AgentPart(
         running=running,
         node=vmi.node if vmi is not None else "",
@@ -207,7 +213,7 @@ def guest_report_part(report: GuestReport | None) -> GuestReportPart:
         volume_free_space=tuple(
             VolumeFreeSpace(
                 v.path[:MAX_LABEL],
-                (v.drive_letter or "")[:MAX_LABEL],
+                v.mount_point[:MAX_LABEL],
                 exported_free_bytes(v.free_bytes, v.total_bytes),
                 v.total_bytes,
             )

@@ -99,7 +99,7 @@ def test_free_space_that_moves_past_a_step_is_exported() -> None:
     wired.fleet.apply_guest_report(KEY, parse_guest_report(document, received_at=NOW + 300), NOW + 300)
     state = wired.published[-1]
     assert state is not None
-    (c_drive,) = [v for v in state.volume_free_space if v.mount_point == "C:"]
+    (c_drive,) = [v for v in state.volume_free_space if v.mount_point == "C:\\"]
     assert 70 * 1024**3 - STEP < c_drive.free_bytes <= 70 * 1024**3
     assert c_drive.free_bytes % STEP == 0
 

@@ -6,6 +6,8 @@ import dataclasses
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exporter.state.freeze_errors import (
     NO_FREEZE_ERRORS,
@@ -286,3 +288,116 @@ def test_from_backup_v1_8_done_condition_warning() -> None:
     assert from_backup({**raw, "status": {"conditions": [clean]}}) is None
     unfreeze = dict(done, reason="Completed VirtualMachineBackup, warning: Failed to unfreeze filesystem after backup")
     assert from_backup({**raw, "status": {"conditions": [unfreeze]}}) is None
+
+
+ADD_VOLUME_WITH_HRESULT = (
+    "internal error: unable to execute QEMU agent command 'guest-fsfreeze-freeze': failed to add "
+    "\\\\?\\Volume{2a1f8d64-0000-0000-0000-100000000000}\\ to snapshot set: Windows error 0x8004230e: "
+    "The specified volume is not supported by the specified shadow copy provider"
+)
+
+
+def _summary_of(observations: list[FreezeObservation]) -> tuple:
+    ledger = FreezeErrorLedger(gap=600)
+    for item in observations:
+        ledger.add(item)
+    summary = ledger.vm_summary(KEY)
+    return summary.counts, summary.last_by_reason, summary.newest_detail(VOLUMES)
+
+
+def test_an_observation_that_bridges_two_episodes_merges_them_in_any_order() -> None:
+    early = observation(1000, snapshot=None, source="event", identity="event/a")
+    late = observation(2100, snapshot=None, source="event", identity="event/b")
+    bridge = observation(1550, snapshot=None, source="launcher_log", identity="log/c")
+    orders = [[early, late, bridge], [bridge, early, late], [late, bridge, early]]
+    assert {_summary_of(order)[0] for order in orders} == {(("add_volume_to_snapshot_set", "unknown", 1),)}
+
+
+def test_a_snapshot_links_its_far_apart_retries_and_whatever_falls_between() -> None:
+    first = observation(1000, snapshot="snap-1", identity="snap/1")
+    last = observation(3000, snapshot="snap-1", identity="snap/2")
+    between = observation(2000, snapshot=None, source="event", identity="event/x")
+    assert _summary_of([between, first, last])[0] == _summary_of([first, last, between])[0]
+    assert _summary_of([between, first, last])[0] == (("add_volume_to_snapshot_set", "unknown", 1),)
+
+
+def test_a_cause_known_from_any_observation_names_the_episode_whatever_came_first() -> None:
+    unknown = observation(1000, text=ADD_VOLUME, identity="snap/1")
+    known = observation(1005, text=ADD_VOLUME_WITH_HRESULT, source="event", snapshot=None, identity="event/1")
+    expected = (("add_volume_to_snapshot_set", "volume_not_supported", 1),)
+    assert _summary_of([unknown, known])[0] == expected
+    assert _summary_of([known, unknown])[0] == expected
+
+
+def test_the_newest_error_does_not_depend_on_arrival_order_at_equal_times() -> None:
+    from_snapshot_source = observation(1000, identity="snap/1")
+    from_event_source = observation(1000, source="event", snapshot=None, identity="event/1")
+    one = _summary_of([from_snapshot_source, from_event_source])
+    other = _summary_of([from_event_source, from_snapshot_source])
+    assert one == other and one[2] is not None and one[2].source == "snapshot"
+
+
+_observations = st.lists(
+    st.builds(
+        lambda at, snapshot, source, known, n: observation(
+            float(at),
+            snapshot=snapshot,
+            source=source,
+            text=ADD_VOLUME_WITH_HRESULT if known else ADD_VOLUME,
+            identity=f"{source}/{n}",
+        ),
+        at=st.integers(0, 7200),
+        snapshot=st.sampled_from([None, "snap-1", "snap-2", "snap-3"]),
+        source=st.sampled_from(["snapshot", "event", "launcher_log"]),
+        known=st.booleans(),
+        n=st.integers(0, 10_000),
+    ),
+    max_size=25,
+    unique_by=lambda o: o.identity,
+)
+
+
+@given(_observations, st.randoms(use_true_random=False))
+def test_episodes_counts_and_details_do_not_depend_on_arrival_order(observations, rng) -> None:
+    """After a restart the same objects arrive in another order; the numbers must come back the same."""
+    shuffled = list(observations)
+    rng.shuffle(shuffled)
+    assert _summary_of(shuffled) == _summary_of(observations)
+
+
+def _launcher_line(msg: str, at: str) -> str:
+    return json.dumps(
+        {"component": "virt-launcher", "kind": "", "level": "info", "msg": msg, "name": "win2019",
+         "namespace": "default", "pos": "server.go:277", "timestamp": at, "uid": "u-1"}
+    )  # fmt: skip
+
+
+def test_a_successful_freeze_in_the_launcher_log_says_when_the_vm_froze() -> None:
+    # virt-launcher logs "Freezed vmi" / "Unfreezed vmi" after a freeze / thaw succeeded:
+    # kubevirt/kubevirt v1.8.0 pkg/virt-launcher/virtwrap/cmd-server/server.go:277 and :294.
+    froze = from_log_line(_launcher_line("Freezed vmi", "2026-11-29T02:00:07.000000Z"), KEY, stream="pod")
+    thawed = from_log_line(_launcher_line("Unfreezed vmi", "2026-11-29T02:00:19.000000Z"), KEY, stream="pod")
+    assert froze is not None and froze.transition == "frozen"
+    assert thawed is not None and thawed.transition == "thawed"
+    ledger = FreezeErrorLedger(gap=600)
+    assert ledger.vm_summary(KEY).frozen_at is None
+    assert ledger.add(froze)
+    assert ledger.vm_summary(KEY).frozen_at == froze.at
+    summary = ledger.vm_summary(KEY)
+    assert (summary.counts, summary.last_by_reason, summary.newest) == ((), (), None), "no failure"
+    assert ledger.add(thawed)
+    assert ledger.vm_summary(KEY).frozen_at is None
+    # Replayed after a reconnect, in any order: the newest transition still wins.
+    assert not ledger.add(froze)
+    assert ledger.vm_summary(KEY).frozen_at is None
+
+
+def test_the_newest_transition_wins_whatever_the_order() -> None:
+    lines = [("Freezed vmi", "2026-11-29T02:00:07.000000Z"), ("Unfreezed vmi", "2026-11-29T02:00:19.000000Z"),
+             ("Freezed vmi", "2026-11-29T03:00:07.000000Z")]  # fmt: skip
+    observations = [from_log_line(_launcher_line(msg, at), KEY, stream="pod") for msg, at in lines]
+    for order in (observations, observations[::-1], [observations[2], observations[0], observations[1]]):
+        ledger = FreezeErrorLedger(gap=600)
+        for observation in order:
+            ledger.add(observation)
+        assert ledger.vm_summary(KEY).frozen_at == observations[2].at
