@@ -24,6 +24,7 @@ ADD_VOLUME_FAILED = "KubevirtVssFreezeAddVolumeFailed"
 FREEZE_FAILED = "KubevirtVssFreezeFailed"
 NOT_CONSISTENT = "KubevirtVssLastSnapshotNotConsistent"
 RPO_MISSED = "KubevirtVssNoConsistentSnapshotWithinRPO"
+STORAGE_FAILED = "KubevirtVssSnapshotStorageFailed"
 
 #: How much earlier than its symptoms a cause must fire: one guest report interval (a guest-side
 #: cause may be learnt up to 5 minutes after the failure it explains) plus Alertmanager's group_wait.
@@ -68,6 +69,11 @@ INHIBITIONS: tuple[Inhibition, ...] = (
     Inhibition(
         "Failing freezes explain an unquiesced newest snapshot and a missed recovery point objective.",
         causes=(ADD_VOLUME_FAILED, FREEZE_FAILED),
+        symptoms=(NOT_CONSISTENT, RPO_MISSED),
+    ),
+    Inhibition(
+        "A snapshot that failed in storage explains a failed newest snapshot and a missed recovery point objective.",
+        causes=(STORAGE_FAILED,),
         symptoms=(NOT_CONSISTENT, RPO_MISSED),
     ),
     Inhibition(

@@ -62,6 +62,8 @@ class Settings:
     guest_report_max_age: str = "30m"
     #: How far back a vanished guest report is remembered for the staleness alert.
     guest_report_lookback: str = "6h"
+    #: How long a snapshot storage failure must stay unresolved. A cause of a failed newest snapshot.
+    storage_failure_for: str = "10m"
     #: How long the last snapshot must stay inconsistent. A symptom of freeze failures and their causes.
     snapshot_not_consistent_for: str = "25m"
     #: How long the RPO must stay exceeded. A symptom of everything above.
@@ -143,6 +145,8 @@ LAST_SNAPSHOT_TS = "kubevirt_vss_last_snapshot_timestamp_seconds"
 LAST_CONSISTENT_TS = "kubevirt_vss_last_consistent_snapshot_timestamp_seconds"
 FREEZE_ERROR_TS = "kubevirt_vss_last_freeze_error_timestamp_seconds"
 FREEZE_ERROR_INFO = "kubevirt_vss_last_freeze_error_info"
+STORAGE_FAILURES = "kubevirt_vss_snapshot_storage_failures_total"
+STORAGE_FAILURE_TS = "kubevirt_vss_last_snapshot_storage_failure_timestamp_seconds"
 EXPORTER_SYNCED = "kubevirt_vss_exporter_synced"
 EXPORTER_LAST_CONTACT = "kubevirt_vss_exporter_last_contact_timestamp_seconds"
 #: Prometheus' own series: the value is the time an alert with a ``for`` became active.
@@ -272,15 +276,22 @@ def freeze_add_volume_failed(s: Settings) -> Alert:
     )
 
 
+#: Thaw failures that broke the hold: the snapshot completes, only crash-consistent, and
+#: KubevirtVssLastSnapshotNotConsistent names them as its reason. Reporting them here as well would
+#: send two messages for one problem.
+THAW_FAILURES = ("hold_writes_timeout", "thaw_failed")
+
+
 def freeze_failed(s: Settings) -> Alert:
+    others = "|".join((ADD_VOLUME, *THAW_FAILURES))
     return Alert(
         name="KubevirtVssFreezeFailed",
         severity=WARNING,
-        expr=_freeze_failing(f'reason!="{ADD_VOLUME}"', s),
+        expr=_freeze_failing(f'reason!~"{others}"', s),
         for_=s.freeze_failure_for,
-        summary="A VM's filesystem freeze or thaw keeps failing; its snapshots are not quiesced.",
+        summary="A VM's filesystem freeze keeps failing; its snapshots are not quiesced.",
         what=(
-            f"Freezing or thawing the filesystems of VM {VM_REF} fails (reason {{{{ $labels.reason }}}})."
+            f"Freezing the filesystems of VM {VM_REF} fails (reason {{{{ $labels.reason }}}})."
             + _freeze_details(s)
         ),
         since=_freeze_since(),
@@ -446,6 +457,41 @@ def last_snapshot_not_consistent(s: Settings) -> Alert:
         risk="A crash-consistent snapshot restores like after a power cut (filesystem checks, database "
         "recovery, lost writes); a failed one cannot be restored at all.",
         command=DIAGNOSE,
+    )
+
+
+def snapshot_storage_failed(s: Settings) -> Alert:
+    # Same shape as the freeze rules: the newest storage failure is newer than the newest consistent
+    # snapshot (or the VM has none) and inside the window; the value is the failure's time.
+    failures = _per_vm(STORAGE_FAILURE_TS, s)
+    expr = (
+        f"(\n  {failures}\n  > on (namespace, name)\n  (\n    {_per_vm(LAST_CONSISTENT_TS, s)}\n"
+        f"    or on (namespace, name)\n    0 * {failures}\n  )\n)\n> time() - {seconds(s.freeze_failure_window)}"
+    )
+    reasons = (
+        f"{{{{ range $i, $r := {_query(f'max by (reason) ({STORAGE_FAILURES}{{@vm}})')} | sortByLabel `reason` }}}}"
+        "{{ if $i }},{{ else }} Failed snapshots by reason:{{ end }} {{ $r.Labels.reason }} {{ $r.Value }}"
+        "{{ end }}."
+    )
+    return Alert(
+        name="KubevirtVssSnapshotStorageFailed",
+        severity=WARNING,
+        expr=expr,
+        for_=s.storage_failure_for,
+        summary="A VM's snapshot failed in storage: the volume snapshots errored or are missing.",
+        what=(
+            f"A snapshot of VM {VM_REF} failed in storage, not in the guest: KubeVirt reports a VolumeSnapshot "
+            "error, missing VolumeSnapshots, or a snapshot skipped because it was deleted." + reasons
+        ),
+        since=_timestamp(
+            f"{LAST_CONSISTENT_TS}{{@vm}}",
+            found="No consistent snapshot since {}",
+            otherwise="The VM has never had a consistent snapshot",
+        )
+        + "; newest storage failure at {{ $value | humanizeTimestamp }}.",
+        risk="There is no usable snapshot from that run (a snapshot whose VolumeSnapshots are missing "
+        "cannot be restored); the next ones fail the same way until the storage is fixed.",
+        command="`kubectl get vmsnapshot,volumesnapshot -n {{ $labels.namespace }}`.",
     )
 
 
@@ -663,7 +709,7 @@ def groups(s: Settings = SETTINGS) -> tuple[Group, ...]:
         ),
         Group(
             f"{NAME}.snapshots",
-            (last_snapshot_not_consistent(s), no_consistent_snapshot_within_rpo(s)),
+            (last_snapshot_not_consistent(s), snapshot_storage_failed(s), no_consistent_snapshot_within_rpo(s)),
         ),
         Group(
             f"{NAME}.guest-vss",
