@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,6 +58,15 @@ LEVELS = _value_mapping(
         "3": ("application-consistent", "green"),
     }
 )
+LAST_SNAPSHOT = _value_mapping(
+    {
+        "-1": ("failing now", "red"),
+        "0": ("failed", "red"),
+        "1": ("crash-consistent", "orange"),
+        "2": ("filesystem-consistent", "yellow"),
+        "3": ("application-consistent", "green"),
+    }
+)
 CONNECTED = _value_mapping({"0": ("disconnected", "red"), "1": ("connected", "green")})
 SUPPORTED = _value_mapping({"0": ("unsupported", "red"), "1": ("supported", "green")})
 AVAILABLE = _value_mapping({"0": ("unavailable", "red"), "1": ("available", "green")})
@@ -76,11 +86,24 @@ ZERO_GOOD = _thresholds((None, "green"), (1, "red"))
 # --- building blocks ------------------------------------------------------------------------------
 
 
+#: Labels that differ between exporter pods serving the same VM (during a rollout, or with two
+#: replicas): per-VM series are collapsed over them, so a rollout never shows a VM twice.
+SCRAPE_TARGET_LABELS = ("instance", "pod")
+_PER_VM_SELECTOR = re.compile(r"(?<![\w:])(kubevirt_vss_(?!exporter_)[a-z_]+\{[^{}]*\})(?!\s*\[)")
+
+
+def collapse_targets(expr: str) -> str:
+    """Wrap every instant per-VM selector in ``max without (instance, pod)``; range selectors (inside
+    ``increase``) are left to the caller."""
+    labels = ", ".join(SCRAPE_TARGET_LABELS)
+    return _PER_VM_SELECTOR.sub(lambda m: f"max without ({labels}) ({m.group(1)})", expr)
+
+
 def target(expr: str, legend: str = "", *, ref: str = "A", table: bool = False) -> Json:
     result: Json = {
         "datasource": DATASOURCE,
         "refId": ref,
-        "expr": expr,
+        "expr": collapse_targets(expr),
         "legendFormat": legend or "__auto",
     }
     if table:
@@ -227,10 +250,37 @@ def colored(mode: str = "color-background") -> Json:
 VM_LINK = [
     {
         "title": "VM detail",
-        "url": f"/d/{VM_UID}?${{datasource:queryparam}}&var-namespace=${{__data.fields.namespace}}"
-        "&var-vm=${__data.fields.name}",
+        "url": f"/d/{VM_UID}?${{datasource:queryparam}}&${{job:queryparam}}&${{__url_time_range}}"
+        "&var-namespace=${__data.fields.namespace}&var-vm=${__data.fields.name}",
     }
 ]
+
+
+RUNBOOK_LINK = [{"title": "Runbook", "url": f"{SETTINGS.runbook_base_url}/${{__data.fields.alertname}}.md"}]
+ALERTS = 'ALERTS{alertname=~"KubevirtVss.+"'
+
+
+def alerts_table(
+    description: str, grid: tuple[int, int, int, int], matchers: str, by: tuple[str, ...], links: list[Json] = ()
+) -> Json:
+    """Pending and firing alerts from Prometheus' ALERTS series, each linked to its runbook."""
+    labels = ("alertname", "alertstate", "severity", *by, "reason", "check")
+    return table(
+        "Alerts",
+        description,
+        grid,
+        [target(f"max by ({', '.join(labels)}) ({ALERTS}, {matchers}}})", table=True)],
+        hide=("Value",),
+        order=labels,
+        overrides=[override("alertname", links=RUNBOOK_LINK), *links],
+    )
+
+
+def below(panels: list[Json], rows: int) -> list[Json]:
+    """The panels moved ``rows`` grid rows down, to make room above them."""
+    for panel in panels:
+        panel["gridPos"]["y"] += rows
+    return panels
 
 
 def row(title: str, y: int) -> Json:
@@ -333,9 +383,9 @@ def dashboard(uid: str, title: str, description: str, variables: list[Json], pan
 
 # --- shared PromQL --------------------------------------------------------------------------------
 
-FLEET = 'namespace=~"$namespace", name=~"$vm"'
-ONE_VM = 'namespace="$namespace", name="$vm"'
 JOB = 'job=~"$job"'
+FLEET = f'{JOB}, namespace=~"$namespace", name=~"$vm"'
+ONE_VM = f'{JOB}, namespace="$namespace", name="$vm"'
 
 
 def failing_now(matchers: str) -> str:
@@ -394,10 +444,11 @@ def fleet_dashboard() -> Json:
         ),
         stat(
             "Stuck frozen",
-            f"VMs whose guest filesystems have been reported frozen for more than {SETTINGS.stuck_frozen_after}.",
+            f"VMs whose guest filesystems Prometheus has seen frozen for the last {SETTINGS.stuck_frozen_after} "
+            "(the condition of the stuck-frozen alert).",
             (4, 4, 12, 1),
-            f"count((time() - kubevirt_vss_fs_frozen_since_timestamp_seconds{{{f}}} > {STUCK_SECONDS})"
-            f" and on (namespace, name) kubevirt_vss_fs_frozen{{{f}}} == 1) or vector(0)",
+            f"count(min_over_time((max by (namespace, name) (kubevirt_vss_fs_frozen{{{f}}}))"
+            f"[{SETTINGS.stuck_frozen_after}:30s]) == 1) or vector(0)",
             thresholds=ZERO_GOOD,
         ),
         stat(
@@ -491,7 +542,8 @@ def fleet_dashboard() -> Json:
             (8, 8, 16, 5),
             [
                 target(
-                    f"sum by (reason) (increase(kubevirt_vss_freeze_errors_total{{{f}}}[$__rate_interval]))",
+                    "sum by (reason) (max without (instance, pod) "
+                    f"(increase(kubevirt_vss_freeze_errors_total{{{f}}}[$__rate_interval])))",
                     "{{reason}}",
                 )
             ],
@@ -653,6 +705,18 @@ def fleet_dashboard() -> Json:
             ],
         ),
     ]
+    panels = [
+        row("Alerts", 0),
+        alerts_table(
+            "Pending and firing alerts of the selected VMs; the alert name links to its runbook, the VM "
+            "name to the VM detail dashboard.",
+            (24, 6, 0, 1),
+            'namespace=~"$namespace", name=~"$vm"',
+            ("namespace", "name"),
+            links=[override("name", links=VM_LINK)],
+        ),
+        *below(panels, 7),
+    ]
     variables = [
         datasource_variable(),
         query_variable(
@@ -725,10 +789,11 @@ def vm_dashboard() -> Json:
         ),
         stat(
             "Last snapshot",
-            "Consistency of the newest finished snapshot.",
+            "Consistency of the newest finished snapshot; \"failing now\" while freezes fail and no quiesced "
+            "snapshot followed (a snapshot in progress that keeps failing, the condition of the freeze alerts).",
             (3, 4, 12, 4),
-            f"kubevirt_vss_last_snapshot_consistency{{{v}}}",
-            mappings=LEVELS,
+            f"max(0 * ({failing_now(v)}) - 1) or max(kubevirt_vss_last_snapshot_consistency{{{v}}})",
+            mappings=LAST_SNAPSHOT,
         ),
         stat(
             "Last consistent snapshot",
@@ -790,7 +855,8 @@ def vm_dashboard() -> Json:
             (12, 8, 0, 16),
             [
                 target(
-                    f"sum by (reason, cause) (increase(kubevirt_vss_freeze_errors_total{{{v}}}[$__rate_interval]))",
+                    "sum by (reason, cause) (max without (instance, pod) "
+                    f"(increase(kubevirt_vss_freeze_errors_total{{{v}}}[$__rate_interval])))",
                     "{{reason}} / {{cause}}",
                 )
             ],
@@ -916,6 +982,16 @@ def vm_dashboard() -> Json:
             order=("writer", "state", "last_error"),
         ),
     ]
+    panels = [
+        row("Alerts", 0),
+        alerts_table(
+            "Pending and firing alerts of this VM; the alert name links to its runbook.",
+            (24, 4, 0, 1),
+            'namespace="$namespace", name="$vm"',
+            (),
+        ),
+        *below(panels, 5),
+    ]
     variables = [
         datasource_variable(),
         query_variable(
@@ -923,6 +999,9 @@ def vm_dashboard() -> Json:
         ),
         query_variable(
             "vm", "VM", 'label_values(kubevirt_vss_vm_info{namespace="$namespace"}, name)', multi=False
+        ),
+        query_variable(
+            "job", "Exporter job", "label_values(kubevirt_vss_exporter_build_info, job)", multi=True
         ),
     ]
     return dashboard(

@@ -187,7 +187,7 @@ FAMILIES: tuple[FamilySpec, ...] = (
     ),
     _gauge(
         "last_snapshot_consistency",
-        "Consistency level of the newest finished snapshot: 0 failed, 1 crash, 2 filesystem, 3 application.",
+        "Consistency level of the newest finished snapshot: 0 failed, 1 crash, 2 filesystem, 3 application or offline.",
         lambda s: _number(s.last_snapshot.level if s.last_snapshot else None),
     ),
     _gauge(

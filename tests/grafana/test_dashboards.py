@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +171,61 @@ def test_readme_describes_every_panel() -> None:
         for panel in dq.panels(dashboard):
             if panel["type"] != "row":
                 assert f"**{panel['title']}**" in readme, panel["title"]
+
+
+def _panel(uid: str, title: str) -> dict[str, Any]:
+    dashboard = next(d for d in _dashboards().values() if d["uid"] == uid)
+    return next(p for p in dq.panels(dashboard) if p["title"] == title and p["type"] != "row")
+
+
+def test_drill_down_to_a_vm_keeps_the_time_range_and_job() -> None:
+    links = [
+        link["url"]
+        for panel in dq.panels(_dashboards()["kubevirt-vss-fleet.json"])
+        for item in panel.get("fieldConfig", {}).get("overrides", [])
+        for prop in item["properties"]
+        if prop["id"] == "links"
+        for link in prop["value"]
+        if "/d/kubevirt-vss-vm" in link["url"]
+    ]
+    assert links
+    for url in links:
+        assert "${__url_time_range}" in url and "${job:queryparam}" in url, url
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_vm_series_collapse_over_exporter_pods(name: str) -> None:
+    """During a rollout two exporter pods serve the same VM: no panel may show it twice."""
+    variables = {v["name"] for v in _dashboards()[name]["templating"]["list"]}
+    assert "job" in variables
+    for query in dq.queries(_dashboards()[name]):
+        for selector in re.findall(r"kubevirt_vss_(?!exporter_)\w+\{[^{}]*\}", query.expr):
+            assert 'job=~"$job"' in selector, (query.panel, selector)
+        plain = re.sub(r"max without \(instance, pod\) \(kubevirt_vss_\w+\{[^{}]*\}\)", "", query.expr)
+        plain = re.sub(
+            r"max without \(instance, pod\) \((increase|rate)\(kubevirt_vss_\w+\{[^{}]*\}\[[^\]]*\]\)\)", "", plain
+        )
+        assert not re.search(r"kubevirt_vss_(?!exporter_)\w+\{", plain), (query.panel, query.expr)
+
+
+@pytest.mark.parametrize("uid", FILES.values())
+def test_alerts_table_links_each_alert_to_its_runbook(uid: str) -> None:
+    panel = _panel(uid, "Alerts")
+    assert panel["gridPos"]["y"] <= 1, "the alerts come first"
+    assert "ALERTS{" in panel["targets"][0]["expr"]
+    (link,) = next(
+        prop["value"]
+        for item in panel["fieldConfig"]["overrides"]
+        if item["matcher"]["options"] == "alertname"
+        for prop in item["properties"]
+        if prop["id"] == "links"
+    )
+    assert link["url"] == f"{generate.SETTINGS.runbook_base_url}/${{__data.fields.alertname}}.md"
+
+
+def test_last_snapshot_tile_shows_a_snapshot_that_is_failing_now() -> None:
+    panel = _panel("kubevirt-vss-vm", "Last snapshot")
+    expr = panel["targets"][0]["expr"]
+    assert "kubevirt_vss_last_freeze_error_timestamp_seconds" in expr and " - 1) or " in expr
+    options = panel["fieldConfig"]["defaults"]["mappings"][0]["options"]
+    assert options["-1"]["text"] == "failing now" and options["-1"]["color"] == "red"

@@ -59,7 +59,11 @@ async def test_negotiation(client, accept: str, encoding: str, content_type: str
     assert (response.headers.get("Content-Encoding") == "gzip") is gzipped
     if content_type == OPENMETRICS:
         assert body.endswith("# EOF\n")
-        families = {f.name for f in parse_openmetrics(body)}
+        parsed = list(parse_openmetrics(body))
+        # Every *_info family, the exporter's own build info included, is of the info type.
+        assert {f.name for f in parsed if f.type == "info"} >= {"kubevirt_vss_vm", "kubevirt_vss_exporter_build"}
+        assert [f.name for f in parsed if f.name.endswith("_info")] == []
+        families = {f.name + ("_info" if f.type == "info" else "") for f in parsed}
     else:
         assert "# EOF" not in body
         families = {f.name for f in parse_text(body)}
