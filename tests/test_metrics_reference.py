@@ -43,12 +43,10 @@ def documented(section: str) -> dict[str, tuple[str, tuple[str, ...]]]:
 
 
 def self_metric_series() -> dict[str, str]:
-    """name (with ``_total`` on counters) → type of every metric SelfMetrics registers."""
+    """name (with ``_total`` on counters, ``_info`` on info metrics) → type of every metric SelfMetrics registers."""
     registry = SelfMetrics().registry
-    return {
-        family.name + "_total" if family.type == "counter" else family.name: family.type
-        for family in registry.collect()
-    }
+    suffixes = {"counter": "_total", "info": "_info"}
+    return {family.name + suffixes.get(family.type, ""): family.type for family in registry.collect()}
 
 
 def known_series() -> set[str]:

@@ -42,6 +42,7 @@ def _alerts() -> dict[str, Any]:
     return {alert.name: alert for group in rules.groups() for alert in group.alerts}
 
 
+@pytest.mark.slow
 def test_amtool_accepts_the_configuration() -> None:
     amtool = stack.require_binary("amtool")
     result = subprocess.run(
@@ -52,6 +53,7 @@ def test_amtool_accepts_the_configuration() -> None:
     assert f"{len(routing.RECEIVERS)} receivers" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("severity", "receiver"),
     [("critical", routing.PAGER), ("warning", routing.TICKETS), ("info", routing.INFO)],
@@ -144,6 +146,7 @@ def test_alertmanager_config_object_is_the_same_routing() -> None:
     assert receivers(spec["route"]) <= names
 
 
+@pytest.mark.slow
 def test_kustomize_renders_the_alertmanager_config_in_a_namespace(tmp_path: Path) -> None:
     kubectl = shutil.which("kubectl")
     if kubectl is None:

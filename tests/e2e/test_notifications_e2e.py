@@ -34,7 +34,7 @@ stack = importlib.import_module("tests.e2e.stack")
 rules = importlib.import_module("alerts.rules")
 routing = importlib.import_module("alerts.routing")
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RULES = REPO / "alerts" / "kubevirt-vss-exporter.rules.yaml"
 ALERTMANAGER = REPO / "alerts" / "alertmanager.yaml"
