@@ -1,24 +1,29 @@
 """Per-VM pre-rendered bytes, joined per family at scrape time (the kube-state-metrics approach).
 
 A VM's lines are rendered once when its state changes; a scrape only concatenates. VMs are
-spread over a fixed number of blocks per family, and each block caches its gzip member, so a
-change to one VM costs re-compressing one block of the families whose lines changed — not the
-whole body. Plain bodies are joined per scrape rather than cached: Prometheus asks for gzip, and
-a second copy of every line would double the store's memory. A gzip body may be several members back to back
-(RFC 1952 §2.2), which is how the cached members are served.
+spread over a fixed number of blocks per family, and each block keeps its lines only as one gzip
+member (a gzip body may be several members back to back, RFC 1952 §2.2, which is how they are
+served), with each VM's slot, length and a hash of its lines beside it. A change to one VM that
+alters a family's lines is held until the next scrape, which inflates that block once, puts
+every changed VM's lines in and compresses it again; lines that did not change (same hash) touch
+nothing. Plain-text scrapes inflate the members: Prometheus asks for gzip, and keeping the plain
+lines as well would cost ten times the memory of the compressed ones.
 """
 
 from __future__ import annotations
 
 import gzip
 import zlib
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from exporter.render.families import FAMILIES, FamilySpec, render_vm
 from exporter.state.records import VmKey, VmState
 
-BLOCKS = 64
+# At 10k VMs a block holds ~40 VMs (a few KiB of lines per family), at 100k ~400: small enough
+# that re-compressing one after a change is cheap, large enough to compress well.
+BLOCKS = 256
 GZIP_LEVEL = 6
 
 
@@ -48,32 +53,59 @@ class _Headers:
 
 
 class _Block:
-    """The lines of some VMs for one family, with a cached gzip member."""
+    """The lines of some VMs for one family: one gzip member, each VM's length and hash by slot,
+    and lines changed since the member was built."""
 
-    __slots__ = ("chunks", "gzipped")
+    __slots__ = ("gzipped", "hashes", "pending", "sizes")
 
     def __init__(self) -> None:
-        self.chunks: dict[VmKey, bytes] = {}
-        self.gzipped: bytes | None = b""
+        self.gzipped = b""
+        self.sizes = array("I")
+        self.hashes = array("q")
+        self.pending: dict[int, bytes] | None = None
 
-    def set(self, key: VmKey, chunk: bytes) -> bool:
-        if chunk:
-            if self.chunks.get(key) == chunk:
-                return False
-            self.chunks[key] = chunk
-        elif self.chunks.pop(key, None) is None:
+    def set(self, slot: int, chunk: bytes) -> bool:
+        """Put ``chunk`` in ``slot``; False when it holds those very lines already."""
+        digest = hash(chunk)  # hash(b"") == 0: a new, empty slot is unchanged
+        if slot < len(self.hashes) and self.hashes[slot] == digest:
             return False
-        self.gzipped = None
+        missing = slot + 1 - len(self.hashes)
+        if missing > 0:
+            self.hashes.extend([0] * missing)
+        self.hashes[slot] = digest
+        if self.pending is None:
+            self.pending = {}
+        self.pending[slot] = chunk
         return True
 
-    def plain(self) -> bytes:
-        return b"".join(self.chunks.values())
-
     def compressed(self) -> bytes:
-        if self.gzipped is None:
-            plain = self.plain()
+        if self.pending is not None:
+            chunks = self._chunks()
+            missing = len(self.hashes) - len(chunks)
+            chunks.extend([b""] * missing)
+            for slot, chunk in self.pending.items():
+                chunks[slot] = chunk
+            plain = b"".join(chunks)
             self.gzipped = _gzip(plain) if plain else b""
+            self.sizes = array("I", map(len, chunks))
+            self.pending = None
         return self.gzipped
+
+    def plain(self) -> bytes:
+        gzipped = self.compressed()
+        return zlib.decompress(gzipped, wbits=31) if gzipped else b""
+
+    def _chunks(self) -> list[bytes]:
+        """The member's lines split back into slots."""
+        if not self.gzipped:
+            return [b""] * len(self.sizes)
+        plain = memoryview(zlib.decompress(self.gzipped, wbits=31))
+        chunks: list[bytes] = []
+        offset = 0
+        for size in self.sizes:
+            chunks.append(bytes(plain[offset : offset + size]))
+            offset += size
+        return chunks
 
 
 class MetricsStore:
@@ -86,14 +118,17 @@ class MetricsStore:
         self.families = tuple(families)
         self._headers = _Headers.of(self.families)
         self._blocks = [[_Block() for _ in range(BLOCKS)] for _ in self.families]
-        self._keys: set[VmKey] = set()
+        # Each VM's slot in its block (the same in every family); slots of deleted VMs are reused.
+        self._slots: dict[VmKey, int] = {}
+        self._slots_used = [0] * BLOCKS
+        self._free_slots: list[list[int]] = [[] for _ in range(BLOCKS)]
         self.generation = 0
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._slots)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._keys
+        return key in self._slots
 
     def put(self, key: VmKey, state: VmState | None) -> None:
         """Render and store one VM; ``None`` removes it and all its series."""
@@ -101,20 +136,29 @@ class MetricsStore:
             self.delete(key)
             return
         block = _block_of(key)
+        slot = self._slots.get(key)
+        if slot is None:
+            free = self._free_slots[block]
+            if free:
+                slot = free.pop()
+            else:
+                slot = self._slots_used[block]
+                self._slots_used[block] += 1
+            self._slots[key] = slot
         changed = False
         for per_family, chunk in zip(self._blocks, render_vm(state, self.families), strict=True):
-            changed |= per_family[block].set(key, chunk)
-        self._keys.add(key)
+            changed |= per_family[block].set(slot, chunk)
         if changed:
             self.generation += 1
 
     def delete(self, key: VmKey) -> None:
-        if key not in self._keys:
+        slot = self._slots.pop(key, None)
+        if slot is None:
             return
         block = _block_of(key)
         for per_family in self._blocks:
-            per_family[block].set(key, b"")
-        self._keys.discard(key)
+            per_family[block].set(slot, b"")
+        self._free_slots[block].append(slot)
         self.generation += 1
 
     def pieces(self, *, openmetrics: bool, compress: bool) -> list[bytes]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from exporter.render.families import FAMILIES
+import gzip
+import random
+
+from exporter.render.families import FAMILIES, render_vm
 from exporter.render.store import MetricsStore
 from exporter.resources import VMIS
 from exporter.state.fleet import Fleet
@@ -83,3 +86,28 @@ def test_scrape_during_relist_never_sees_a_partial_fleet() -> None:
         fleet.replace(VMIS.name, [vmi(n) for n in reversed(survivors)], now=2)
     assert seen_partial == []
     assert b'name="doomed"' not in per_vm_body(store, openmetrics=False)
+
+
+def test_random_puts_and_deletes_keep_exactly_each_vms_current_lines() -> None:
+    """Slots are reused after deletes and changed lines are patched into compressed blocks:
+    the body always holds each live VM's current lines, once, in either format."""
+    rng = random.Random(5)
+    store = MetricsStore()
+    current: dict[VmKey, VmState] = {}
+    phases = ("Running", "Stopped", "Paused")
+    for step in range(3000):
+        key = VmKey(f"ns{rng.randrange(3)}", f"vm{rng.randrange(300)}")
+        if rng.random() < 0.2:
+            store.put(key, None)
+            current.pop(key, None)
+        else:
+            value = VmState(key=key, phase=rng.choice(phases), agent_connected=rng.random() < 0.5)
+            store.put(key, value)
+            current[key] = value
+        if step % 500 == 0:
+            store.pieces(openmetrics=False, compress=rng.random() < 0.5)  # build some blocks midway
+    expected = sorted(line for s in current.values() for chunk in render_vm(s, FAMILIES) for line in chunk.splitlines())
+    body = per_vm_body(store, openmetrics=False)
+    assert sorted(line for line in body.splitlines() if not line.startswith(b"#")) == expected
+    assert gzip.decompress(b"".join(store.pieces(openmetrics=False, compress=True))) == body
+    assert len(store) == len(current)
