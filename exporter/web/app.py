@@ -27,7 +27,9 @@ def build_app(
         sources = "".join(f" {name}: {value}." for name, value in extra.items())
         if readiness.ready:
             return f"Synced; {len(endpoint.store)} VMs exported.{sources}"
-        return "Waiting for the first list of: " + ", ".join(sorted(readiness.pending)) + "." + sources
+        if not readiness.pending:
+            return "Starting: no resource is being listed yet." + sources
+        return "Waiting for the first list of: " + ", ".join(readiness.pending) + "." + sources
 
     add_status_routes(app, inventory, status)
     app.router.add_get("/metrics", endpoint.handle)

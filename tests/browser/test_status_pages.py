@@ -114,6 +114,7 @@ async def test_fleet_page_lists_filters_and_sorts_the_demo_fleet(tmp_path: Path,
         page = await new_page(browser)
         await page.goto(demo.url + "/")
         assert "SIMULATION" in await page.locator(".banner").inner_text()
+        assert f"Synced; {len(DEMO_VMS)} VMs exported." in await page.locator("main").inner_text()
         names = await row_names(page)
         assert sorted(
             f"{ns}/{name}"

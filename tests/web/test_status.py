@@ -36,6 +36,7 @@ async def test_fleet_page_lists_vms_problems_first_with_a_simulation_banner(clie
     assert body.index(html.escape(HOSTILE_KEY.name)) < body.index("win-ad-01")  # problems first
     assert "/static/status.css" in body and "https://" not in body.split("<main>")[0]  # nothing from a CDN
     assert "Content-Security-Policy" in response.headers
+    assert "Starting: no resource is being listed yet." in body  # this app's Readiness expects nothing
 
 
 async def test_vm_page_shows_the_evidence_and_the_diagnosis(client: TestClient) -> None:
@@ -118,3 +119,14 @@ async def test_unknown_vm_and_unknown_asset_are_404(client: TestClient) -> None:
     assert (await client.get("/static/other.js")).status == 404
     css = await client.get("/static/status.css")
     assert css.status == 200 and css.content_type == "text/css"
+
+
+def test_static_assets_are_package_data() -> None:
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["exporter"]
+    assets = [p.relative_to(root / "exporter").as_posix() for p in (root / "exporter/web/static").iterdir()]
+    assert assets and all(any(fnmatch.fnmatch(a, pattern) for pattern in patterns) for a in assets)
