@@ -91,6 +91,13 @@ async def test_diagnose_agrees_with_the_metrics_for_every_demo_vm(tmp_path: Path
         assert stuck["status"] == "fail" and "frozen since" in stuck["evidence"]
         assert all(c["status"] != "none" for _, printed in results.values() for c in printed["checks"])
 
+        # Every demo VM's page renders, with the same verdict.
+        for vm in DEMO_VMS:
+            async with demo.session.get(f"{demo.url}/vm/{vm}") as response:
+                assert response.status == 200, vm
+                page = await response.text()
+            assert ("problems found" in page) is before[vm][1], vm
+
         # The console script itself, once, as a separate process.
         completed = await asyncio.to_thread(
             subprocess.run,
