@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_STRING = 256
 
@@ -102,7 +102,19 @@ def duration_seconds(value: Any) -> float | None:
     return total
 
 
-def object_identity(raw: Any, problems: Problems) -> tuple[str, str, str] | None:
+class ObjectIdentity(NamedTuple):
+    namespace: str
+    name: str
+    uid: str  # "" when the object carries none
+
+
+def identified(raw: Any) -> tuple[Problems, ObjectIdentity | None]:
+    """A new problem list for reading one object, and its identity (``None``, with a problem, when it has none)."""
+    problems = Problems()
+    return problems, object_identity(raw, problems)
+
+
+def object_identity(raw: Any, problems: Problems) -> ObjectIdentity | None:
     """(namespace, name, uid) of an object, or ``None`` when it cannot be identified."""
     if not isinstance(raw, Mapping):
         problems.add("object_not_object")
@@ -113,4 +125,4 @@ def object_identity(raw: Any, problems: Problems) -> tuple[str, str, str] | None
     if not namespace or not name:
         problems.add("missing_name")
         return None
-    return namespace, name, string(metadata, "uid", problems)
+    return ObjectIdentity(namespace, name, string(metadata, "uid", problems))

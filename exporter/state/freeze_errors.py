@@ -104,8 +104,7 @@ def from_event(raw: Any) -> FreezeObservation | None:
 
 def from_backup(raw: Any) -> FreezeObservation | None:
     """A VirtualMachineBackup whose freeze failed: ``Quiesced=False`` (v1.9+), or the ``Done`` warning (v1.8)."""
-    problems = read.Problems()
-    identity = read.object_identity(raw, problems)
+    problems, identity = read.identified(raw)
     if identity is None:
         return None
     namespace, _, uid = identity

@@ -63,7 +63,7 @@ class ObjectIndex:
 
 def object_id(raw: Any) -> ObjectId | None:
     """(namespace, name) of a raw object, or None when either is missing (read as the parsers read it)."""
-    identity = read.object_identity(raw, read.Problems())
+    _, identity = read.identified(raw)
     return (identity[0], identity[1]) if identity is not None else None
 
 

@@ -20,8 +20,7 @@ MAX_INDICATION_MESSAGE = 512
 
 def parse_snapshot(raw: Any) -> tuple[SnapshotFacts | None, list[str]]:
     """Read a VMSnapshot whose source is a VirtualMachine; other sources give ``None``."""
-    problems = read.Problems()
-    identity = read.object_identity(raw, problems)
+    problems, identity = read.identified(raw)
     if identity is None:
         return None, problems.items
     namespace, name, uid = identity

@@ -48,11 +48,9 @@ def _addresses(status: Mapping[str, Any], problems: read.Problems) -> tuple[str,
 
 def parse_vmi(raw: Any) -> tuple[VmiFacts | None, list[str]]:
     """Read a VMI; malformed parts degrade to "no evidence" and are named in the problem list."""
-    problems = read.Problems()
-    identity = read.object_identity(raw, problems)
+    problems, identity = read.identified(raw)
     if identity is None:
         return None, problems.items
-    namespace, name, uid = identity
     status = read.mapping(raw, "status", problems)
     if not status:
         problems.add("missing_status")
@@ -65,8 +63,8 @@ def parse_vmi(raw: Any) -> tuple[VmiFacts | None, list[str]]:
         unsupported_reason = reason[:256] if isinstance(reason, str) and reason else "unsupported"
     os_info = read.mapping(status, "guestOSInfo", problems)
     facts = VmiFacts(
-        key=VmKey(namespace, name),
-        uid=uid,
+        key=VmKey(identity.namespace, identity.name),
+        uid=identity.uid,
         phase=phase,
         node=read.string(status, "nodeName", problems, limit=253),
         # KubeVirt removes AgentConnected on disconnect; it is never "False". Presence is the signal.
@@ -85,11 +83,9 @@ def parse_vmi(raw: Any) -> tuple[VmiFacts | None, list[str]]:
 
 def parse_vm(raw: Any) -> tuple[VmFacts | None, list[str]]:
     """Read a VirtualMachine: identity and printable status."""
-    problems = read.Problems()
-    identity = read.object_identity(raw, problems)
+    problems, identity = read.identified(raw)
     if identity is None:
         return None, problems.items
-    namespace, name, uid = identity
     status = read.mapping(raw, "status", problems)
     printable = read.string(status, "printableStatus", problems, limit=64)
     annotations = read.mapping(read.mapping(raw, "metadata", problems), "annotations", problems)
@@ -106,8 +102,8 @@ def parse_vm(raw: Any) -> tuple[VmFacts | None, list[str]]:
             )
         )
     facts = VmFacts(
-        key=VmKey(namespace, name),
-        uid=uid,
+        key=VmKey(identity.namespace, identity.name),
+        uid=identity.uid,
         printable_status=printable,
         snapshot_in_progress=read.string(status, "snapshotInProgress", problems, limit=253) or None,
         volume_snapshot_statuses=tuple(volumes),
