@@ -170,6 +170,7 @@ class Options:
     base_port: int
     seed: int
     exporter_root: Path = REPO
+    snapshot_interval: float = 180.0
 
 
 async def _wait_for(path: Path, child: subprocess.Popen[bytes], what: str) -> None:
@@ -213,6 +214,7 @@ async def _simulator(vms: int, options: Options, workdir: Path, report_url: str)
         "--listen", f"127.0.0.1:{free_port(options.base_port, 0)}", "--write-kubeconfig", str(kubeconfig),
         "--guest-reports-to", report_url, "--guest-report-token-file", str(token_file),
         "--guest-report-interval", str(options.report_interval),
+        "--snapshot-interval", str(options.snapshot_interval),
     ]
     with process("simulator", command, workdir) as child:
         await _wait_for(kubeconfig, child, "the simulator")
@@ -312,6 +314,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--variants", default="exporter,naive", help="exporter, naive or both")
     parser.add_argument("--base-port", type=int, default=0, help="use ports BASE..BASE+2 (default: free ports)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--snapshot-interval", type=float, default=180.0, metavar="SECONDS",
+                        help="simulated seconds between snapshots of one VM (the story's churn)")
     parser.add_argument(
         "--exporter-root", type=Path, default=REPO, metavar="DIR",
         help="run the exporter from this source tree (an older commit, to compare); the simulator stays",
@@ -322,7 +326,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    options = Options(args.window, args.report_interval, args.base_port, args.seed, args.exporter_root.resolve())
+    options = Options(
+        args.window, args.report_interval, args.base_port, args.seed, args.exporter_root.resolve(),
+        args.snapshot_interval,
+    )
     facts = machine()
     print(f"# {facts}", flush=True)
     results: list[dict[str, Any]] = []

@@ -39,6 +39,8 @@ from exporter.web.shard_forwarding import ShardForwarder
 
 RawObject = Mapping[str, Any]
 RELIST_CHUNK = 500
+COMPRESS_EVERY = 0.25  # seconds between passes over changed blocks
+COMPRESS_BATCH = 16  # blocks compressed between two turns of the event loop
 VMIS = resources.VMIS.name
 
 
@@ -308,6 +310,17 @@ class Exporter:
             timeout=settings.guestosinfo_timeout,
         )
 
+    async def _compress_changes(self) -> None:
+        """Compress changed blocks soon after the change, a few at a time, so a scrape after a
+        burst of changes (a relist, a guestosinfo sweep) finds its gzip members ready."""
+        while True:
+            await asyncio.sleep(COMPRESS_EVERY)
+            left = self.store.compress_pending(COMPRESS_BATCH)
+            for _ in range(left // COMPRESS_BATCH + 1):
+                await asyncio.sleep(0)  # let requests and events in between batches
+                if not self.store.compress_pending(COMPRESS_BATCH):
+                    break
+
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(self.settings.tick_interval)
@@ -354,6 +367,7 @@ class Exporter:
                 tasks = [group.create_task(r.run(), name=f"reflector-{r.resource.name}") for r in self.reflectors()]
                 tasks.append(group.create_task(self.poller.run(self.readiness.wait), name="guestosinfo"))
                 tasks.append(group.create_task(self._ticker(), name="ticker"))
+                tasks.append(group.create_task(self._compress_changes(), name="compress"))
                 if self.launcher_logs is not None:
                     tasks.append(group.create_task(self.launcher_logs.run(), name="launcher-logs"))
                 tasks.extend(group.create_task(factory(), name="extra") for factory in extra_tasks)

@@ -13,6 +13,7 @@ lines as well would cost ten times the memory of the compressed ones.
 from __future__ import annotations
 
 import gzip
+import itertools
 import zlib
 from array import array
 from collections.abc import Sequence
@@ -122,6 +123,9 @@ class MetricsStore:
         self._slots: dict[VmKey, int] = {}
         self._slots_used = [0] * BLOCKS
         self._free_slots: list[list[int]] = [[] for _ in range(BLOCKS)]
+        # Blocks with lines changed since their member was built: compressed ahead of the next
+        # scrape by ``compress_pending`` when the owner calls it, else by the scrape itself.
+        self._pending: dict[_Block, None] = {}
         self.generation = 0
 
     def __len__(self) -> int:
@@ -147,7 +151,9 @@ class MetricsStore:
             self._slots[key] = slot
         changed = False
         for per_family, chunk in zip(self._blocks, render_vm(state, self.families), strict=True):
-            changed |= per_family[block].set(slot, chunk)
+            if per_family[block].set(slot, chunk):
+                self._pending[per_family[block]] = None
+                changed = True
         if changed:
             self.generation += 1
 
@@ -157,9 +163,21 @@ class MetricsStore:
             return
         block = _block_of(key)
         for per_family in self._blocks:
-            per_family[block].set(slot, b"")
+            if per_family[block].set(slot, b""):
+                self._pending[per_family[block]] = None
         self._free_slots[block].append(slot)
         self.generation += 1
+
+    def compress_pending(self, limit: int) -> int:
+        """Build the members of up to ``limit`` changed blocks now; returns how many are left.
+
+        Called between other work, it keeps a scrape after a burst of changes from having to
+        compress them all itself.
+        """
+        for block in list(itertools.islice(self._pending, limit)):
+            del self._pending[block]
+            block.compressed()
+        return len(self._pending)
 
     def pieces(self, *, openmetrics: bool, compress: bool) -> list[bytes]:
         """The per-VM part of a scrape as a list of byte strings to send in order.
@@ -179,4 +197,5 @@ class MetricsStore:
                 piece = block.compressed() if compress else block.plain()
                 if piece:
                     out.append(piece)
+        self._pending.clear()  # every block was built above
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -51,8 +52,10 @@ def string(raw: Mapping[str, Any], field: str, problems: Problems, *, limit: int
         return ""
     if len(value) > limit:
         problems.add(f"{field}_too_long")
-        return value[:limit]
-    return value
+        return sys.intern(value[:limit])
+    # Interned: phases, node names, namespaces, OS ids, versions repeat across thousands of
+    # objects, and every decoded object carries its own copy; records keep one.
+    return sys.intern(value)
 
 
 def timestamp(raw: Mapping[str, Any], field: str, problems: Problems) -> float | None:

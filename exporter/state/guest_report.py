@@ -7,6 +7,7 @@ The report is the JSON document of ``deploy/windows/Send-VssGuestReport.ps1``, d
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -195,7 +196,8 @@ def _text(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in value[:1024]).split())
-    return cleaned[:MAX_TEXT_CHARS] or None
+    # Interned: service states, file systems and versions repeat in every guest's report.
+    return sys.intern(cleaned[:MAX_TEXT_CHARS]) or None
 
 
 def _count(value: object) -> int | None:

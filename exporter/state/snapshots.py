@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,7 +66,7 @@ def parse_snapshot(raw: Any) -> tuple[SnapshotFacts | None, list[str]]:
         name=name,
         requested_at=requested_at if requested_at is not None else 0.0,
         phase=read.string(status, "phase", problems, limit=32),
-        indications=tuple(indications),
+        indications=tuple(map(sys.intern, indications)),
         taken_at=read.timestamp(status, "creationTime", problems),
         error_message=message,
         error_time=read.timestamp(error, "time", problems),
@@ -85,7 +86,8 @@ def _indication_messages(status: Any, problems: read.Problems) -> tuple[tuple[st
             problems.add("source_indication_malformed")
             continue
         message = entry.get("message")
-        found.append((name, message[:MAX_INDICATION_MESSAGE] if isinstance(message, str) else ""))
+        text = message[:MAX_INDICATION_MESSAGE] if isinstance(message, str) else ""
+        found.append((sys.intern(name), sys.intern(text)))  # the same few messages on every snapshot
     return tuple(found)
 
 

@@ -9,6 +9,7 @@ never raises; every string it returns is bounded.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -101,7 +102,7 @@ def parse_writers(text: str) -> list[Writer]:
         for line in lines:
             guid = _GUID.search(line)
             if guid is not None:
-                guids.append(guid.group(0).lower())
+                guids.append(sys.intern(guid.group(0).lower()) if not guids else guid.group(0).lower())
                 continue
             state_match = _STATE.search(line) if state is None else None
             if state_match is not None:
@@ -243,9 +244,10 @@ def _value(line: str, *, limit: int = MAX_FIELD_CHARS) -> str:
 
 
 def _clean(value: str, *, limit: int = MAX_FIELD_CHARS) -> str:
-    """Printable, single-spaced, stripped and cut to ``limit`` characters."""
+    """Printable, single-spaced, stripped and cut to ``limit`` characters; interned, as most of
+    these (writer and provider names, states, "No error") repeat in every guest's report."""
     printable = "".join(ch if ch.isprintable() else " " for ch in value[: limit * 4])
-    return " ".join(printable.split())[:limit]
+    return sys.intern(" ".join(printable.split())[:limit])
 
 
 def _bytes(number: str, unit: str) -> int | None:

@@ -111,3 +111,19 @@ def test_random_puts_and_deletes_keep_exactly_each_vms_current_lines() -> None:
     assert sorted(line for line in body.splitlines() if not line.startswith(b"#")) == expected
     assert gzip.decompress(b"".join(store.pieces(openmetrics=False, compress=True))) == body
     assert len(store) == len(current)
+
+
+def test_changed_blocks_can_be_compressed_ahead_of_the_scrape() -> None:
+    store = MetricsStore()
+    for i in range(50):
+        store.put(VmKey("ns", f"vm{i}"), state(f"vm{i}"))
+    first = store.pieces(openmetrics=False, compress=True)
+    assert store.compress_pending(10) == 0
+    store.put(VmKey("ns", "vm3"), VmState(key=VmKey("ns", "vm3"), phase="Paused"))
+    pending = store.compress_pending(0)
+    assert pending > 0  # the families whose lines changed, in vm3's block
+    assert store.compress_pending(pending) == 0
+    built = store.pieces(openmetrics=False, compress=True)
+    before = {id(piece) for piece in first}
+    assert sum(id(piece) not in before for piece in built) <= pending  # only those were rebuilt
+    assert gzip.decompress(b"".join(built)) == per_vm_body(store, openmetrics=False)
