@@ -218,13 +218,20 @@ def diagnose(state: VmState, *, now: float, context: Context = EXPORTER) -> Diag
             name,
             status,
             _evidence(name, status, state, now=now, context=context),
-            runbooks.runbook_url(CHECK_RUNBOOKS.get(name, runbooks.FREEZE_FAILED), context.runbook_base_url),
+            runbooks.runbook_url(_runbook_of(name, state), context.runbook_base_url),
         )
         for name, status in check_statuses(state, context)
     )
     failing = {check.name for check in checks if check.status == FAIL}
     problems, next_steps = findings(state, failing, context.agent_unsupported_reason, base_url=context.runbook_base_url)
     return Diagnosis(f"{state.key.namespace}/{state.key.name}", checks, problems, next_steps)
+
+
+def _runbook_of(check: str, state: VmState) -> str:
+    error = state.last_freeze_error
+    if check == FREEZE_NOT_FAILING and error is not None and error.reason == "add_volume_to_snapshot_set":
+        return runbooks.ADD_VOLUME_FAILED  # the alert that pages for this failure has its own runbook
+    return CHECK_RUNBOOKS.get(check, runbooks.FREEZE_FAILED)
 
 
 def _evidence(name: str, status: str, state: VmState, *, now: float, context: Context) -> str:

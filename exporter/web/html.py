@@ -215,17 +215,23 @@ def _diagnosis_section(detail: Mapping[str, Any]) -> str:
         "".join(f"<li>{e(s['text'])} <a href='{e(s['runbook'])}'>runbook</a></li>" for s in detail["next_steps"])
         or "<li class='muted'>Nothing to do.</li>"
     )
+    runbooks = detail.get("check_runbooks", {})
     checks = "".join(
         f"<tr class='status-{e(c['status'])}'><td>{e(c['name'])}</td><td class='status'>{e(c['status'])}</td>"
-        f"<td>{e(c['evidence'])}</td></tr>"
+        f"<td>{e(c['evidence'])}</td><td>{_runbook_link(runbooks.get(c['name']), c['status'])}</td></tr>"
         for c in detail["checks"]
     )
     return (
         "<section id='diagnosis'><h2>Diagnosis</h2>"
         f"<h3>Problems</h3><ul id='problems'>{problems}</ul><h3>Next steps</h3><ol id='next-steps'>{steps}</ol>"
-        "<h3>Checks</h3><table id='checks'><thead><tr><th>Check</th><th>Status</th><th>Evidence</th></tr></thead>"
+        "<h3>Checks</h3><table id='checks'><thead><tr><th>Check</th><th>Status</th><th>Evidence</th><th></th></tr>"
+        "</thead>"
         f"<tbody>{checks}</tbody></table></section>"
     )
+
+
+def _runbook_link(url: str | None, status: str) -> str:
+    return f"<a href='{e(url)}'>runbook</a>" if url and status == "fail" else ""
 
 
 def _signals_section(signals: Mapping[str, Any]) -> str:

@@ -71,8 +71,10 @@ class Inventory:
             return None
         now = self.clock()
         context = self.context(key, now)
-        detail = diagnosis_object(state, diagnose(state, now=now, context=context))
+        diagnosis = diagnose(state, now=now, context=context)
+        detail = diagnosis_object(state, diagnosis)
         detail.update(
+            check_runbooks={check.name: check.runbook for check in diagnosis.checks},
             simulated=self.simulated,
             generated=iso(now),
             signals=self._signals(state, context),

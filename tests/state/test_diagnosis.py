@@ -133,6 +133,8 @@ def test_the_add_volume_failure_names_volume_mount_point_and_the_guid_volume_fix
     assert problem.runbook.endswith("/KubevirtVssFreezeAddVolumeFailed.md")
     (step,) = diagnosis.next_steps
     assert "drive letter" in step.text
+    check = next(c for c in diagnosis.checks if c.name == FREEZE_NOT_FAILING)
+    assert check.runbook == problem.runbook
 
 
 def test_root_causes_come_before_their_symptoms() -> None:

@@ -80,6 +80,9 @@ async def test_the_api_returns_the_same_diagnosis_as_the_page(client: TestClient
     assert failing == ["writers_stable", "last_snapshot_consistent", "freeze_not_failing"]
     assert {w["name"] for w in detail["guest_report"]["writers"] if w["failed"]} >= {PAYLOADS[3]}
     page = await (await client.get(HOSTILE_PATH)).text()
+    assert detail["check_runbooks"]["writers_stable"].endswith("/KubevirtVssWritersFailed.md")
+    row = page.split("<td>writers_stable</td><td class='status'>fail</td>", 1)[1].split("</tr>", 1)[0]
+    assert "KubevirtVssWritersFailed.md'>runbook</a>" in row
     for problem in detail["problems"]:
         assert html.escape(problem["text"], quote=True) in page
 
