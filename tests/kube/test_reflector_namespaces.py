@@ -28,6 +28,16 @@ def served(fleet: Fleet) -> set[str]:
     return {f"{key.namespace}/{key.name}" for key in keys}
 
 
+async def run_until_exhausted(client: NamespacedClient, reflector: Reflector) -> None:
+    task = asyncio.create_task(reflector.run())
+    try:
+        await asyncio.wait_for(client.all_exhausted(), timeout=5)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 async def mirror(client: NamespacedClient, namespaces: list[str]) -> tuple[Fleet, Readiness, SelfMetrics]:
     """Run one VMI reflector over ``namespaces`` until every namespace's script is used up."""
     store, readiness, metrics = MetricsStore(), Readiness(), SelfMetrics()
@@ -42,13 +52,7 @@ async def mirror(client: NamespacedClient, namespaces: list[str]) -> tuple[Fleet
         backoff=lambda: Backoff(initial=0, jitter=0, rng=random.Random(1)),
         clock=lambda: 1000.0,
     )
-    task = asyncio.create_task(reflector.run())
-    try:
-        await asyncio.wait_for(client.all_exhausted(), timeout=5)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await run_until_exhausted(client, reflector)
     return fleet, readiness, metrics
 
 
@@ -98,13 +102,7 @@ async def test_the_resource_is_synced_once_every_namespace_is_listed() -> None:
     )
     sink = RecordingSink()
     reflector = Reflector(client=client, resource=VMIS, sink=sink, metrics=SelfMetrics(), namespaces=["a", "b"])
-    task = asyncio.create_task(reflector.run())
-    try:
-        await asyncio.wait_for(client.all_exhausted(), timeout=5)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await run_until_exhausted(client, reflector)
     replaces = sorted(call for call in sink.calls if call[0] == "replace")
     assert replaces == [("replace", "a", []), ("replace", "b", ["x"])]
     assert sink.calls[-1] == ("synced", VMIS.name) and sink.calls.count(("synced", VMIS.name)) == 1
