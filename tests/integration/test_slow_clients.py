@@ -49,6 +49,7 @@ async def scrape_latencies(running, count: int) -> list[float]:
     return latencies
 
 
+@pytest.mark.slow  # a flood of 500 connections
 @pytest.mark.parametrize("listener", ["metrics", "guest_reports"])
 async def test_half_sent_requests_are_closed_at_the_header_timeout_while_scrapes_go_on(cluster, listener) -> None:
     running = await cluster(
