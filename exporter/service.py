@@ -312,7 +312,9 @@ class Exporter:
 
     async def _compress_changes(self) -> None:
         """Compress changed blocks soon after the change, a few at a time, so a scrape after a
-        burst of changes (a relist, a guestosinfo sweep) finds its gzip members ready."""
+        burst of changes (a relist, a guestosinfo sweep) finds its gzip members ready. Not before
+        the first lists are in: blocks compressed then would change again at once."""
+        await self.readiness.wait()
         while True:
             await asyncio.sleep(COMPRESS_EVERY)
             left = self.store.compress_pending(COMPRESS_BATCH)
