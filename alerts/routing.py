@@ -88,54 +88,91 @@ def _names(alerts: tuple[str, ...]) -> str:
     return "|".join(alerts)
 
 
-def _matcher(name: str, op: str, value: str) -> str:
-    return f'{name}{op}"{value}"'
-
-
 def _receiver_of(severity: str) -> str:
     return {rules.CRITICAL: PAGER, rules.WARNING: TICKETS, rules.INFO: INFO}[severity]
 
 
-def alertmanager_config() -> dict[str, Any]:
-    """A complete Alertmanager configuration. Attach your integrations (PagerDuty, e-mail, …) to the
-    three receivers, or copy the ``KubevirtVss`` route and the inhibit rules into your own file."""
+Matcher = tuple[str, str, str]
+
+
+def _kubevirt_route() -> dict[str, Any]:
+    """The route of every ``KubevirtVss`` alert, keys as in the Alertmanager file, matchers as tuples."""
     subroutes = [
         {
             "receiver": _receiver_of(severity),
-            "matchers": [_matcher("severity", "=", severity)],
+            "matchers": [("severity", "=", severity)],
             "repeat_interval": REPEAT_INTERVAL[_receiver_of(severity)],
         }
         for severity in (rules.CRITICAL, rules.INFO)
     ]
     return {
-        "route": {
-            "receiver": TICKETS,
-            "routes": [
-                {
-                    "receiver": TICKETS,
-                    "matchers": [_matcher(*ALERTS_MATCHER)],
-                    "group_by": list(GROUP_BY),
-                    "group_wait": GROUP_WAIT,
-                    "group_interval": GROUP_INTERVAL,
-                    "repeat_interval": REPEAT_INTERVAL[TICKETS],
-                    "routes": subroutes,
-                }
-            ],
-        },
-        "inhibit_rules": [
-            {
-                "source_matchers": [_matcher("alertname", "=~", _names(rule.causes))],
-                "target_matchers": [_matcher("alertname", "=~", _names(rule.symptoms))],
-                "equal": list(rule.equal),
-            }
-            for rule in INHIBITIONS
-        ],
-        "receivers": [{"name": name} for name in RECEIVERS],
+        "receiver": TICKETS,
+        "matchers": [ALERTS_MATCHER],
+        "group_by": list(GROUP_BY),
+        "group_wait": GROUP_WAIT,
+        "group_interval": GROUP_INTERVAL,
+        "repeat_interval": REPEAT_INTERVAL[TICKETS],
+        "routes": subroutes,
     }
 
 
-def _operator_matcher(name: str, op: str, value: str) -> dict[str, str]:
+def _inhibit_rules() -> list[dict[str, Any]]:
+    return [
+        {
+            "source_matchers": [("alertname", "=~", _names(rule.causes))],
+            "target_matchers": [("alertname", "=~", _names(rule.symptoms))],
+            "equal": list(rule.equal),
+        }
+        for rule in INHIBITIONS
+    ]
+
+
+def _file_matcher(matcher: Matcher) -> str:
+    name, op, value = matcher
+    return f'{name}{op}"{value}"'
+
+
+def _operator_matcher(matcher: Matcher) -> dict[str, str]:
+    name, op, value = matcher
     return {"name": name, "matchType": op, "value": value}
+
+
+#: The Prometheus Operator's names for the Alertmanager file's keys.
+_OPERATOR_KEYS = {
+    "group_by": "groupBy",
+    "group_wait": "groupWait",
+    "group_interval": "groupInterval",
+    "repeat_interval": "repeatInterval",
+    "source_matchers": "sourceMatch",
+    "target_matchers": "targetMatch",
+}
+_MATCHER_KEYS = ("matchers", "source_matchers", "target_matchers")
+
+
+def _spelled(node: Any, *, operator: bool) -> Any:
+    """The neutral tree in the file's spelling, or the operator's (camelCase keys, matcher objects)."""
+    if isinstance(node, list):
+        return [_spelled(item, operator=operator) for item in node]
+    if not isinstance(node, dict):
+        return node
+    spelled: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _MATCHER_KEYS:
+            value = [_operator_matcher(m) if operator else _file_matcher(m) for m in value]
+        else:
+            value = _spelled(value, operator=operator)
+        spelled[_OPERATOR_KEYS.get(key, key) if operator else key] = value
+    return spelled
+
+
+def alertmanager_config() -> dict[str, Any]:
+    """A complete Alertmanager configuration. Attach your integrations (PagerDuty, e-mail, …) to the
+    three receivers, or copy the ``KubevirtVss`` route and the inhibit rules into your own file."""
+    return {
+        "route": {"receiver": TICKETS, "routes": [_spelled(_kubevirt_route(), operator=False)]},
+        "inhibit_rules": _spelled(_inhibit_rules(), operator=False),
+        "receivers": [{"name": name} for name in RECEIVERS],
+    }
 
 
 def alertmanager_config_object() -> dict[str, Any]:
@@ -144,36 +181,13 @@ def alertmanager_config_object() -> dict[str, Any]:
     The operator adds a ``namespace`` matcher for the object's own namespace unless the Alertmanager
     sets ``alertmanagerConfigMatcherStrategy: {type: None}``; our alerts carry the VM's namespace.
     """
-    subroutes = [
-        {
-            "receiver": _receiver_of(severity),
-            "matchers": [_operator_matcher("severity", "=", severity)],
-            "repeatInterval": REPEAT_INTERVAL[_receiver_of(severity)],
-        }
-        for severity in (rules.CRITICAL, rules.INFO)
-    ]
     return {
         "apiVersion": "monitoring.coreos.com/v1alpha1",
         "kind": "AlertmanagerConfig",
         "metadata": {"name": rules.NAME, "labels": {"app.kubernetes.io/name": rules.NAME}},
         "spec": {
-            "route": {
-                "receiver": TICKETS,
-                "matchers": [_operator_matcher(*ALERTS_MATCHER)],
-                "groupBy": list(GROUP_BY),
-                "groupWait": GROUP_WAIT,
-                "groupInterval": GROUP_INTERVAL,
-                "repeatInterval": REPEAT_INTERVAL[TICKETS],
-                "routes": subroutes,
-            },
-            "inhibitRules": [
-                {
-                    "sourceMatch": [_operator_matcher("alertname", "=~", _names(rule.causes))],
-                    "targetMatch": [_operator_matcher("alertname", "=~", _names(rule.symptoms))],
-                    "equal": list(rule.equal),
-                }
-                for rule in INHIBITIONS
-            ],
+            "route": _spelled(_kubevirt_route(), operator=True),
+            "inhibitRules": _spelled(_inhibit_rules(), operator=True),
             "receivers": [{"name": name} for name in RECEIVERS],
         },
     }

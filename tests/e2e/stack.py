@@ -172,3 +172,14 @@ async def webhook_receiver() -> AsyncIterator[Webhook]:
         yield hook
     finally:
         await runner.cleanup()
+
+
+def prometheus_config(*, job: str, exporter: str, alertmanager: str, interval: str) -> dict[str, Any]:
+    """Prometheus scraping the exporter (keeping its ``namespace`` label) and sending to Alertmanager;
+    the rules are read from ``rules.yaml`` next to the configuration."""
+    return {
+        "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
+        "rule_files": ["rules.yaml"],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
+        "scrape_configs": [{"job_name": job, "honor_labels": True, "static_configs": [{"targets": [exporter]}]}],
+    }

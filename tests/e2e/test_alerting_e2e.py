@@ -67,17 +67,6 @@ def shortened_rules() -> dict[str, Any]:
     return document
 
 
-def prometheus_config(*, exporter: str, alertmanager: str) -> dict[str, Any]:
-    return {
-        "global": {"scrape_interval": INTERVAL, "scrape_timeout": INTERVAL, "evaluation_interval": INTERVAL},
-        "rule_files": ["rules.yaml"],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
-        "scrape_configs": [
-            {"job_name": JOB, "honor_labels": True, "static_configs": [{"targets": [exporter]}]},
-        ],
-    }
-
-
 def alertmanager_config(webhook_url: str) -> dict[str, Any]:
     return {
         "route": {
@@ -172,7 +161,9 @@ async def test_add_volume_failure_pages_dashboards_have_data_healthy_vm_is_quiet
 
             prom_address = f"127.0.0.1:{stack.free_port()}"
             (work / "rules.yaml").write_text(yaml.safe_dump(shortened_rules()), encoding="utf-8")
-            config = prometheus_config(exporter=exporter_address, alertmanager=am_address)
+            config = stack.prometheus_config(
+                job=JOB, interval=INTERVAL, exporter=exporter_address, alertmanager=am_address
+            )
             (work / "prometheus.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
             prom = await resources.enter_async_context(
                 stack.running(

@@ -105,15 +105,6 @@ def alertmanager_config(webhook_url: str) -> dict[str, Any]:
     return config
 
 
-def prometheus_config(*, exporter: str, alertmanager: str) -> dict[str, Any]:
-    return {
-        "global": {"scrape_interval": INTERVAL, "scrape_timeout": INTERVAL, "evaluation_interval": INTERVAL},
-        "rule_files": ["rules.yaml"],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
-        "scrape_configs": [{"job_name": JOB, "honor_labels": True, "static_configs": [{"targets": [exporter]}]}],
-    }
-
-
 def problem(alert: dict[str, Any]) -> tuple[str, ...]:
     """What a notification is about: the VM and the alert's identity (its labels)."""
     labels = alert["labels"]
@@ -225,7 +216,9 @@ async def test_one_notification_per_vm_and_problem_across_an_exporter_restart() 
             )  # fmt: skip
             prom_address = f"127.0.0.1:{stack.free_port()}"
             (work / "rules.yaml").write_text(yaml.safe_dump(scaled_rules()), encoding="utf-8")
-            config = prometheus_config(exporter=metrics_address, alertmanager=am_address)
+            config = stack.prometheus_config(
+                job=JOB, interval=INTERVAL, exporter=metrics_address, alertmanager=am_address
+            )
             (work / "prometheus.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
             prom = await resources.enter_async_context(
                 stack.running(
