@@ -28,6 +28,8 @@ from exporter.state.runbooks import RUNBOOK_BASE_URL
 
 EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
 DIAGNOSIS_KEYS = ("vm", "healthy", "last_snapshot", "checks", "problems", "next_steps")
+SNAPSHOT_KEYS = ("name", "phase", "level", "consistency", "reason", "indications", "time")
+CHECK_KEYS = ("name", "status", "evidence")
 EXPORTER_TIMEOUT = 15.0
 
 
@@ -54,10 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    code, output = run(args)
+    print(output, file=sys.stdout if code != EXIT_ERROR else sys.stderr)
+    return code
+
+
+def run(args: argparse.Namespace) -> tuple[int, str]:
+    """(exit code, what to print: the diagnosis, or the error when the code is EXIT_ERROR)."""
     namespace, _, name = args.vm.partition("/")
     if not namespace or not name or "/" in name:
-        print("error: expected NAMESPACE/NAME", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_ERROR, "error: expected NAMESPACE/NAME"
     key = VmKey(namespace, name)
     try:
         if args.exporter:
@@ -66,13 +74,18 @@ def main(args: argparse.Namespace) -> int:
             runbook_base_url = getattr(args, "runbook_base_url", RUNBOOK_BASE_URL)
             result = asyncio.run(from_cluster(key, args.kubeconfig, args.context, runbook_base_url))
     except Unreachable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    if args.json:
-        print(json.dumps({k: result[k] for k in DIAGNOSIS_KEYS}, indent=2))
-    else:
-        print(render_text(result))
-    return EXIT_HEALTHY if result["healthy"] else EXIT_PROBLEMS
+        return EXIT_ERROR, f"error: {error}"
+    output = json.dumps(json_object(result), indent=2) if args.json else render_text(result)
+    return (EXIT_HEALTHY if result["healthy"] else EXIT_PROBLEMS), output
+
+
+def json_object(result: dict[str, Any]) -> dict[str, Any]:
+    """Exactly the documented object; the API's richer answer is cut down to it."""
+    printed = {k: result[k] for k in DIAGNOSIS_KEYS}
+    if printed["last_snapshot"] is not None:
+        printed["last_snapshot"] = {k: printed["last_snapshot"].get(k) for k in SNAPSHOT_KEYS}
+    printed["checks"] = [{k: check.get(k) for k in CHECK_KEYS} for check in printed["checks"]]
+    return printed
 
 
 async def from_exporter(url: str, key: VmKey) -> dict[str, Any]:

@@ -90,6 +90,16 @@ async def test_exporter_mode_prints_the_object_and_exits_by_health(capsys: pytes
         printed = json.loads(capsys.readouterr().out)
         assert code == cli.EXIT_PROBLEMS
         assert list(printed) == ["vm", "healthy", "last_snapshot", "checks", "problems", "next_steps"]
+        assert list(printed["last_snapshot"]) == [
+            "name",
+            "phase",
+            "level",
+            "consistency",
+            "reason",
+            "indications",
+            "time",
+        ]
+        assert all(list(check) == ["name", "status", "evidence"] for check in printed["checks"])
         assert printed["last_snapshot"]["level"] == 0 and printed["healthy"] is False
         assert await asyncio.to_thread(cli.main, _args("ns/ok", url, as_json=False)) == cli.EXIT_HEALTHY
         assert "VM ns/ok: healthy" in capsys.readouterr().out
