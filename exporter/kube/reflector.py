@@ -32,6 +32,7 @@ RawObject = Mapping[str, Any]
 Identity = tuple[str, str]
 NOT_SERVED_RECHECK_SECONDS = 300.0
 ALL_NAMESPACES: str | None = None
+MAX_REMEMBERED_CLEANED = 10_000
 
 
 class Sink(Protocol):
@@ -84,6 +85,7 @@ class Outcomes:
         self._resource = resource
         self._clock = clock
         self._logged: set[str] = set()
+        self._cleaned: dict[Identity, str] = {}
         self._log = structlog.get_logger().bind(component="reflector", resource=resource)
 
     def contact(self) -> None:
@@ -122,6 +124,19 @@ class Outcomes:
             if problem not in self._logged:
                 self._logged.add(problem)
                 self._log.warning("malformed_object", problem=problem, object=example, note="counted from now on")
+
+    def cleaned(self, raw: RawObject) -> None:
+        """Count an object whose text was made safe, once per version of it (relists see it again)."""
+        if not isinstance(raw, Cleaned):
+            return
+        identity, version = _identity(raw), _version(raw)
+        if identity is not None and version and self._cleaned.get(identity) == version:
+            return
+        if identity is not None:
+            if len(self._cleaned) >= MAX_REMEMBERED_CLEANED:
+                self._cleaned.clear()  # a bound, not a cache: at worst some objects count twice
+            self._cleaned[identity] = version
+        self.malformed(sorted(raw.problems), example=identity)
 
     def relist(self, reason: str) -> None:
         self._metrics.relists.labels(self._resource, reason).inc()
@@ -263,7 +278,7 @@ class Reflector:
                     raise errors.MalformedResponse("list response without items")
             items = [item for item in page["items"] if isinstance(item, Mapping)]
             for item in items:
-                self._count_cleaned(item)
+                self.outcomes.cleaned(item)
             listing.identities.update(identity for identity in map(_identity, items) if identity is not None)
             metadata = page.get("metadata") if isinstance(page.get("metadata"), Mapping) else {}
             continue_token = metadata.get("continue") or None
@@ -304,7 +319,7 @@ class Reflector:
     def _apply(self, scope: _Scope, event: WatchEvent) -> None:
         if event.type == BOOKMARK or event.type not in OBJECT_TYPES:
             return
-        self._count_cleaned(event.raw_object)
+        self.outcomes.cleaned(event.raw_object)
         identity = _identity(event.raw_object)
         try:
             if event.type == DELETED:
@@ -321,10 +336,6 @@ class Reflector:
             else:
                 scope.known.add(identity)
         self._update_cached()
-
-    def _count_cleaned(self, raw: RawObject) -> None:
-        if isinstance(raw, Cleaned):
-            self.outcomes.malformed(sorted(raw.problems), example=_identity(raw))
 
     def _update_cached(self) -> None:
         self.outcomes.cached(sum(len(scope.known) for scope in self._scopes))
@@ -382,6 +393,12 @@ async def served_version(client: Client, resource: Resource, namespace: str | No
             log.info("api_version_fallback", version=version)
         return version
     return None
+
+
+def _version(raw: RawObject) -> str:
+    metadata = raw.get("metadata")
+    version = metadata.get("resourceVersion") if isinstance(metadata, Mapping) else None
+    return version if isinstance(version, str) else ""
 
 
 def _identity(raw: RawObject) -> Identity | None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 
 import pytest
 
+from exporter import untrusted
 from exporter.kube import errors
 from exporter.kube.backoff import Backoff
 from exporter.kube.reflector import Reflector, ReflectorSettings
@@ -254,3 +256,20 @@ async def test_an_object_the_sink_cannot_take_is_counted_and_the_watch_goes_on()
         value(metrics, "kubevirt_vss_exporter_malformed_objects_total", resource=VMIS.name, problem="unprocessable")
         == 1
     )
+
+
+async def test_an_object_with_unsafe_text_is_counted_once_per_version_not_per_relist() -> None:
+    bad = untrusted.loads(json.dumps(obj("bad", "3", nodeName="n\udcff")).encode())
+    newer = obj("bad", "4", nodeName="n\udcff")  # decoded, and cleaned, as the watch line is read
+    page = {"items": [obj("a", "1"), bad], "metadata": {"resourceVersion": "5"}}
+    client = FakeClient(lists=[page, page], watches=[[EXPIRED_LINE], [untrusted_event(newer)]])
+    reflector, _, _, metrics = make(client)
+    await run_until_exhausted(client, reflector)
+    counted = value(
+        metrics, "kubevirt_vss_exporter_malformed_objects_total", resource=VMIS.name, problem="invalid_text"
+    )
+    assert counted == 2  # the first list and the new version; not the relist of the same version
+
+
+def untrusted_event(raw: dict) -> bytes:
+    return json.dumps({"type": "MODIFIED", "object": raw}).encode() + b"\n"
