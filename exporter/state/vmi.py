@@ -144,8 +144,8 @@ def parse_guest_info(raw: Any, *, vmi_uid: str, observed_at: float) -> tuple[Gue
 
 
 # qemu-ga disables every command but these while the filesystems are frozen (qga/main.c
-# ga_freeze_allowlist); virt-launcher caches the command list for minutes, so a list taken during a
-# freeze outlives the thaw.
+# ga_freeze_allowlist; later the 'fs-frozen' feature in qga/qapi-schema.json); virt-launcher caches the
+# command list for minutes, so a list taken during a freeze outlives the thaw.
 _ALLOWED_WHILE_FROZEN = frozenset(
     {
         "guest-ping",

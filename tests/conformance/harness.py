@@ -36,7 +36,7 @@ def go_quote(text: str) -> str:
 
 def launcher_error(agent_message: str, *, command: str = FREEZE) -> str:
     """The cmd-server's message: LibvirtError(...) (pkg/virt-launcher/virtwrap/errors/errors.go:59 v1.8.0)
-    around libvirt's agent error (src/qemu/qemu_agent.c qemuAgentCheckError)."""
+    around libvirt's agent error (libvirt/libvirt src/qemu/qemu_agent.c:1108-1111 (5922d05a), qemuAgentCheckError)."""
     return (
         f"LibvirtError(Code=1, Domain=10, Message='internal error: unable to execute QEMU agent command "
         f"'{command}': {agent_message}')"

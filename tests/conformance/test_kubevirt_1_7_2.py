@@ -24,7 +24,7 @@ def test_v1_7_2_hold_limit_at_thaw_gives_quiesce_timeout() -> None:
 
 def test_v1_7_2_other_thaw_failures_are_retried_out_of_sight() -> None:
     # snapshot.go:494-495 (v1.7.2): any other thaw error is returned (rate-limited retry) and never written;
-    # qemu-ga's requester_thaw (qga/vss-win32/requester.cpp @7dfce9bd) reports "unexpected error in VSS
+    # qemu-ga's requester_thaw (qga/vss-win32/requester.cpp:573-575, 7dfce9bd) reports "unexpected error in VSS
     # provider" when the provider failed without its timeout event, after which the retried thaw is a no-op.
     # The launcher log (pkg/virt-launcher/virtwrap/cmd-server/server.go:288, v1.8.0) is the only trace.
     error = launcher_error("unexpected error in VSS provider: Windows error 0x8004230f: ", command=THAW)

@@ -63,8 +63,9 @@ def test_v1_8_agent_version_not_supported_still_freezes() -> None:
 
 def test_v1_8_guest_info_cached_during_a_freeze_is_not_evidence() -> None:
     # virt-launcher refreshes guest-info every 300 s (cmd/virt-launcher/virt-launcher.go:366-370 at HEAD
-    # d923fdb); qemu-ga disables all but qga/main.c's ga_freeze_allowlist while frozen, so a refresh taken
-    # during a freeze shows the freeze command disabled after the thaw.
+    # d923fdb); qemu-ga disables all but six commands while frozen (qemu/qemu qga/main.c:132-140
+    # ga_freeze_allowlist, blob c7b7b0a9bc; later the 'fs-frozen' feature, main.c:444-446, blob 7bf5ec49ba),
+    # so a refresh taken during a freeze shows the freeze command disabled after the thaw.
     result = verdict(
         [
             (T0 - 60, vmi()),

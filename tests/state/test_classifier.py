@@ -83,42 +83,62 @@ class Template:
 
 
 # qga/vss-win32/requester.cpp err_set() messages (reference/qga-vss.md 1.2 and 1.4): every shape applies.
+# Each cites the line of qemu/qemu qga/vss-win32/requester.cpp at commit 7dfce9bd that raises it; the three
+# messages that replaced assert()s cite blob bc260abb96, the file after qemu commit "qga-vss: Replace asserts
+# with condition and report error" (August 2025; its hunks start at lines 347 and 584).
 VSS_TEMPLATES = (
+    # requester.cpp:306
     Template("create-event", "failed to create event Global\\QGAVSSEvent-frozen", "vss_init", hresults=(0x80070005,)),
+    # requester.cpp@bc260abb96:351-352
     Template(
         "proc-address-absent",
         "CreateVssBackupComponents proc address absent. Did you call requester_init()?",
         "vss_init",
         hresults=(0x80004005,),
     ),
+    # requester.cpp:326
     Template("create-backup-components", "failed to create VSS backup components", "vss_init", hresults=(0x80070005,)),
+    # requester.cpp:332
     Template("initialize-for-backup", "failed to initialize for backup", "vss_init", hresults=(0x80070422, 0x80042301)),
+    # requester.cpp:338
     Template("set-backup-state", "failed to set backup state", "vss_init", hresults=(0x80042301, 0x80070005)),
+    # requester.cpp:356
     Template("set-backup-context", "failed to set backup context", "vss_init", hresults=(0x8004231B, 0x80070005)),
+    # requester.cpp:365
     Template(
         "gather-writer-metadata",
         "failed to gather writer metadata",
         "writer_metadata",
         hresults=(0x80042318, 0x80070005),
     ),
+    # requester.cpp:169
     Template("writer-metadata-count", "failed to get writer metadata count", "writer_metadata", hresults=(0x80042319,)),
+    # requester.cpp:176
     Template("writer-metadata-of", "failed to get writer metadata of 2/7", "writer_metadata", hresults=(0x800423F4,)),
+    # requester.cpp:184
     Template("identity-of-writer", "failed to get identity of writer 3/7", "writer_metadata", hresults=(0x800423F0,)),
+    # requester.cpp:191
     Template("file-counts", "failed to get file counts of SqlServerWriter", "writer_metadata", hresults=(0x800423F1,)),
+    # requester.cpp:199-200
     Template("component", "failed to get component 1/4 of SqlServerWriter", "writer_metadata", hresults=(0x800423F2,)),
+    # requester.cpp:207-208
     Template(
         "component-info",
         "failed to get component info 1/4 of SqlServerWriter",
         "writer_metadata",
         hresults=(0x800423F3,),
     ),
+    # requester.cpp:219
     Template(
         "add-component", "failed to add component master(SqlServerWriter)", "writer_metadata", hresults=(0x800423F5,)
     ),
+    # requester.cpp:463
     Template("gather-writer-status", "failed to gather writer status", "writer_metadata", hresults=(0x80042315,)),
+    # requester.cpp:376
     Template(
         "start-snapshot-set", "failed to start snapshot set", "start_snapshot_set", hresults=(0x80042316, 0x80042301)
     ),
+    # requester.cpp:430
     Template(
         "add-volume-guid",
         f"failed to add {GUID_VOLUME} to snapshot set",
@@ -126,6 +146,7 @@ VSS_TEMPLATES = (
         volume=GUID_VOLUME,
         hresults=(0x8004230E, 0x8004230C, 0x80070005),
     ),
+    # requester.cpp:430
     Template(
         "add-volume-drive",
         "failed to add C:\\ to snapshot set",
@@ -133,6 +154,7 @@ VSS_TEMPLATES = (
         volume="C:\\",
         hresults=(0x80042304, 0x80042312),
     ),
+    # requester.cpp:394
     Template(
         "add-volume-freeze-list",
         "failed to add D: to snapshot set",
@@ -141,6 +163,7 @@ VSS_TEMPLATES = (
         hresults=(0x8004230E,),
         agent_command="guest-fsfreeze-freeze-list",
     ),
+    # requester.cpp:430
     Template(
         "add-volume-mount-folder",
         "failed to add E:\\mnt\\data\\ to snapshot set",
@@ -148,34 +171,41 @@ VSS_TEMPLATES = (
         volume="E:\\mnt\\data\\",
         hresults=(0x8004230E,),
     ),
+    # requester.cpp:413
     Template("find-first-volume", "failed to find first volume", "add_volume_to_snapshot_set", hresults=(0x80070005,)),
+    # requester.cpp:454
     Template(
         "prepare-for-backup", "failed to prepare for backup", "prepare_for_backup", hresults=(0x80042315, 0x800423F3)
     ),
+    # requester.cpp:474, 482
     Template(
         "do-snapshot-set",
         "failed to do snapshot set",
         "do_snapshot_set",
         hresults=(0x8004231F, 0x80042313, 0x80042306, 0x80042317, 0x8004230F),
     ),
+    # requester.cpp:486-487
     Template(
         "exited-without-frozen",
         "DoSnapshotSet exited without Frozen event",
         "frozen_event_timeout",
         hresults=(0x80004005,),
     ),
+    # requester.cpp:498-499
     Template(
         "frozen-event-timeout",
         "timeout when try to receive Frozen event from VSS provider",
         "frozen_event_timeout",
         hresults=(0x80004005,),
     ),
+    # requester.cpp:507-508
     Template(
         "frozen-event-failed",
         "couldn't receive Frozen event from VSS provider",
         "frozen_event_timeout",
         hresults=(0x80004005,),
     ),
+    # requester.cpp@bc260abb96:588-589
     Template(
         "thaw-components-missing",
         "CreateVssBackupComponents is missing. Did you freeze the volumes?",
@@ -185,6 +215,7 @@ VSS_TEMPLATES = (
         bare_cause="bad_state",
         default_command=THAW,
     ),
+    # requester.cpp@bc260abb96:593-594
     Template(
         "thaw-async-missing",
         "AsyncSnapshot set is missing. Did you freeze the volumes?",
@@ -194,6 +225,7 @@ VSS_TEMPLATES = (
         bare_cause="bad_state",
         default_command=THAW,
     ),
+    # requester.cpp:558
     Template(
         "thaw-complete-backup",
         "failed to complete backup",
@@ -202,10 +234,11 @@ VSS_TEMPLATES = (
         hresults=(0x80042315, 0x80070005),
         default_command=THAW,
     ),
-    # qemu/qemu qga/vss-win32/requester.cpp @7dfce9bd, requester_thaw(), the switch on the async result:
-    # VSS_E_UNEXPECTED_PROVIDER_ERROR with the provider's timeout event NOT set -> this message; only with it
-    # set, or VSS_E_HOLD_WRITES_TIMEOUT, "couldn't hold writes…"; every other HRESULT (the default branch)
-    # -> "failed to do snapshot set".
+    # qemu/qemu qga/vss-win32/requester.cpp:573-586 (7dfce9bd), requester_thaw(), the switch on the async result:
+    # VSS_E_UNEXPECTED_PROVIDER_ERROR with the provider's timeout event NOT set -> this message (:574-575); only
+    # with it set (the fall-through at :577), or VSS_E_HOLD_WRITES_TIMEOUT, "couldn't hold writes…" (:580-582);
+    # every other HRESULT (the default branch, :585-586) -> "failed to do snapshot set".
+    # requester.cpp:573-575
     Template(
         "thaw-provider-error",
         "unexpected error in VSS provider",
@@ -215,6 +248,7 @@ VSS_TEMPLATES = (
         bare_cause="unexpected_provider_error",
         default_command=THAW,
     ),
+    # requester.cpp:580-582
     Template(
         "thaw-hold-writes",
         "couldn't hold writes: fsfreeze is limited up to 10 seconds",
@@ -225,6 +259,7 @@ VSS_TEMPLATES = (
         decisive_cause="hold_writes_timeout",
         default_command=THAW,
     ),
+    # requester.cpp:585-586
     Template(
         "thaw-do-snapshot-set",
         "failed to do snapshot set",
@@ -533,6 +568,8 @@ def test_plain_agent_message_in_every_layer(template: Template, layer: str) -> N
 
 # (id, what virt-launcher returned, reason, innermost message, command when no layer names the direction)
 PLATFORM_ERRORS = (
+    # libvirt/libvirt src/qemu/qemu_agent.c:869-871 (5922d05a): qemuAgentSend's wait for the reply timed out,
+    # VIR_ERR_AGENT_UNRESPONSIVE (86) with this text.
     (
         "agent-not-available",
         libvirt_error(86, "Guest agent is not responding: Guest agent not available for now"),
@@ -1139,7 +1176,8 @@ FREEZE_LOG = '{"component":"virt-launcher","level":"error","msg":"Failed to free
             FREEZE,
             id="code-55-domain-not-running",
         ),
-        # libvirt qemuAgentStringifyErrorClass (src/qemu/qemu_agent.c): CommandDisabled without a description.
+        # libvirt/libvirt src/qemu/qemu_agent.c (5922d05a): an error without 'desc' is described by its class
+        # (qemuAgentStringifyError, :1071-1075), CommandDisabled as this text (:1027-1028).
         pytest.param(
             "internal error: unable to execute QEMU agent command 'guest-fsfreeze-freeze': "
             "The command has been disabled for this instance",
@@ -1174,8 +1212,8 @@ def test_upstream_shapes(text: str, reason: str, command: str | None) -> None:
 
 
 def test_thaw_reasons_follow_requester_thaw_branches() -> None:
-    # qemu/qemu qga/vss-win32/requester.cpp @7dfce9bd requester_thaw(): the default branch, the provider
-    # error without the timeout event, and the hold limit are three different failures.
+    # qemu/qemu qga/vss-win32/requester.cpp (7dfce9bd) requester_thaw(): the default branch (:585-586), the
+    # provider error without the timeout event (:573-575) and the hold limit (:580-582) are three failures.
     thaw = "internal error: unable to execute QEMU agent command 'guest-fsfreeze-thaw': "
     default = classify(thaw + "failed to do snapshot set: Windows error 0x80042313: ")
     provider = classify(thaw + "unexpected error in VSS provider: Windows error 0x8004230f: ")

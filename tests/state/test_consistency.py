@@ -266,7 +266,8 @@ def test_indications_label_is_sorted_and_deduplicated() -> None:
         ("hold_writes_timeout", "hold_writes_timeout", True),
         ("thaw_failed", "unexpected_provider_error", True),
         ("thaw_failed", "provider_veto", True),
-        # requester_thaw: "Did you freeze the volumes?" — nothing was frozen by this requester.
+        # requester_thaw: "Did you freeze the volumes?" — nothing was frozen by this requester (qemu/qemu
+        # qga/vss-win32/requester.cpp:587-596, blob bc260abb96: VSS_E_BAD_STATE when there is no snapshot set).
         ("thaw_failed", "bad_state", False),
         ("linux_freeze_failed", "unknown", False),
     ],

@@ -105,7 +105,7 @@ def test_thaw_timeout_is_matched_to_its_snapshot(kubevirt_object) -> None:
 
 
 def test_thaw_failure_that_broke_the_hold_is_matched_and_the_hold_limit_wins(kubevirt_object) -> None:
-    # qemu/qemu qga/vss-win32/requester.cpp @7dfce9bd requester_thaw(): "unexpected error in VSS provider" and
+    # qemu/qemu qga/vss-win32/requester.cpp (7dfce9bd) requester_thaw(): "unexpected error in VSS provider" (:575) and
     # the default "failed to do snapshot set" come after VSS gave up the snapshot set; "Did you freeze the
     # volumes?" means nothing was frozen.
     facts, _ = parse_snapshot(kubevirt_object("vmsnapshot-succeeded-online-guestagent"))

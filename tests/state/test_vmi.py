@@ -114,7 +114,9 @@ def test_guest_info_without_supported_commands(kubevirt_object) -> None:
 
 
 def test_guest_info_taken_while_frozen_is_no_evidence(kubevirt_object) -> None:
-    # qemu-ga disables every command but qga/main.c's ga_freeze_allowlist while frozen, and virt-launcher
+    # qemu-ga disables every command but six while frozen: qemu/qemu qga/main.c:132-140 ga_freeze_allowlist
+    # (blob c7b7b0a9bc); since "qga: use special feature to mark those that can run when FS are frozen" (June
+    # 2024) the same six carry 'fs-frozen' and main.c:444-446 (blob 7bf5ec49ba) disables the rest. virt-launcher
     # refreshes the guest-info cache only every 300 s (cmd/virt-launcher/virt-launcher.go:366-370 at HEAD
     # d923fdb, qemu-agent-version-interval), so a list taken during a freeze is served after the thaw.
     raw = kubevirt_object("guestosinfo-windows")
