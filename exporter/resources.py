@@ -39,11 +39,22 @@ VMS = Resource("virtualmachines", "kubevirt.io", ("v1",), "VirtualMachine")
 SNAPSHOTS = Resource(
     "virtualmachinesnapshots", "snapshot.kubevirt.io", ("v1beta1", "v1alpha1"), "VirtualMachineSnapshot"
 )
+# Per-volume storage errors of a snapshot (status.volumeSnapshotStatus); optional, so a deployment whose
+# RBAC predates it keeps working without them.
+SNAPSHOT_CONTENTS = Resource(
+    "virtualmachinesnapshotcontents",
+    "snapshot.kubevirt.io",
+    ("v1beta1", "v1alpha1"),
+    "VirtualMachineSnapshotContent",
+    optional=True,
+)
 BACKUPS = Resource("virtualmachinebackups", "backup.kubevirt.io", ("v1alpha1",), "VirtualMachineBackup", optional=True)
 # Only the Events that carry freeze failures; KubeVirt emits FreezeError on the VMI.
 EVENTS = Resource(
     "events", "", ("v1",), "Event", field_selector="reason=FreezeError,involvedObject.kind=VirtualMachineInstance"
 )
+# Every resource the exporter always mirrors (virt-launcher pods only when it follows their logs).
+WATCHED: tuple[Resource, ...] = (VMIS, VMS, SNAPSHOTS, SNAPSHOT_CONTENTS, EVENTS, BACKUPS)
 LAUNCHER_PODS = Resource("pods", "", ("v1",), "Pod", label_selector="kubevirt.io=virt-launcher")
 
 

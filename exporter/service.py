@@ -224,7 +224,7 @@ class Exporter:
         self.addresses, self.forwarder = shard_forwarding(settings, shard_token, self.metrics)
         self.sink = FleetSink(self.fleet, self.readiness, self.metrics, clock, addresses=self.addresses)
         self.endpoint = MetricsEndpoint(self.store, self.metrics)
-        self.resources = [resources.VMIS, resources.VMS, resources.SNAPSHOTS, resources.EVENTS, resources.BACKUPS]
+        self.resources = list(resources.WATCHED)
         self.readiness.expect(r.name for r in self.resources)
         self.launcher_logs: LauncherLogs | None = None
         if settings.follow_launcher_logs:

@@ -28,7 +28,7 @@ from exporter.state.runbooks import RUNBOOK_BASE_URL
 
 EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
 DIAGNOSIS_KEYS = ("vm", "healthy", "last_snapshot", "checks", "problems", "next_steps")
-SNAPSHOT_KEYS = ("name", "phase", "level", "consistency", "reason", "indications", "time")
+SNAPSHOT_KEYS = ("name", "phase", "level", "consistency", "reason", "indications", "time", "failed_volumes")
 CHECK_KEYS = ("name", "status", "evidence")
 EXPORTER_TIMEOUT = 15.0
 

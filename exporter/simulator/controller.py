@@ -18,7 +18,7 @@ from exporter.simulator.events import EventState, launcher_log_line, warning_eve
 from exporter.simulator.history import ObjectStore
 from exporter.simulator.objects import VmIdentity, vm_object, vmi_object
 from exporter.simulator.scenarios import Scenario
-from exporter.simulator.snapshots import SnapshotState, snapshot_object
+from exporter.simulator.snapshots import SnapshotState, content_object, snapshot_object
 from exporter.simulator.versions import KubeVirtVersion
 
 RETRY_SECONDS = 5.0  # the snapshot controller requeues a failed freeze after 5 s
@@ -139,13 +139,21 @@ class SnapshotController:
         self._put_vm(actor)
         actor.kept.append(snap.name)
         while len(actor.kept) > self._keep:
-            self._store.delete("virtualmachinesnapshots", vm.namespace, actor.kept.popleft())
+            self._delete_snapshot(vm.namespace, actor.kept.popleft())
         skip_freeze = vm.power == "paused" and self._version.paused_indication
         if vm.agent_connected and not skip_freeze and not actor.frozen:
             self._schedule(t + 1, lambda at: self._attempt_freeze(actor, at))
         else:
             run.volumes_at = t + 1
             self._schedule(t + 2, lambda at: self._complete(actor, at))
+
+    def _delete_snapshot(self, namespace: str, name: str) -> None:
+        """Delete a snapshot and its content with it (the controller's default retention)."""
+        entry = self._store.entry("virtualmachinesnapshots", namespace, name)
+        content = entry.obj.get("status", {}).get("virtualMachineSnapshotContentName") if entry else None
+        self._store.delete("virtualmachinesnapshots", namespace, name)
+        if isinstance(content, str):
+            self._store.delete("virtualmachinesnapshotcontents", namespace, content)
 
     def _agent_failure(self, actor: Actor, run: Run) -> str | None:
         scenario = actor.scenario
@@ -246,6 +254,9 @@ class SnapshotController:
             # (pkg/storage/snapshot/snapshot.go:476, v1.8.0) and the snapshot fails at its deadline.
             run.snap.error = (t, messages.volume_snapshot_error(run.snap.uid))
             run.snap.set_condition("Progressing", "False", "In error state", t)
+            # The content says which volume failed (:445-455, v1.8.0).
+            errors: dict[str, str | None] = {"rootdisk": messages.csi_snapshot_error()}
+            self._store.put("virtualmachinesnapshotcontents", content_object(run.snap, errors, at=t))
             self._put_snapshot(run)
             self._schedule(run.snap.created + run.snap.deadline, lambda at: self._fail(actor, at))
             return

@@ -27,7 +27,14 @@ SUBRESOURCES_GROUP = "subresources.kubevirt.io"
 _VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
 # Served resources whose status is a subresource (KubeVirt CRDs and pods; events and namespaces have none).
 WITH_STATUS = frozenset(
-    {"virtualmachineinstances", "virtualmachines", "virtualmachinesnapshots", "virtualmachinebackups", "pods"}
+    {
+        "virtualmachineinstances",
+        "virtualmachines",
+        "virtualmachinesnapshots",
+        "virtualmachinesnapshotcontents",
+        "virtualmachinebackups",
+        "pods",
+    }
 )
 
 
@@ -78,6 +85,12 @@ def served_resources(version: KubeVirtVersion) -> list[Served]:
     served += [
         Served("snapshot.kubevirt.io", v, "virtualmachinesnapshots", "VirtualMachineSnapshot",
                "virtualmachinesnapshot", ("vmsnapshot", "vmsnapshots"), categories=("all",))
+        for v in snapshot_versions
+    ]
+    # Names as the CRD declares them (pkg/virt-operator/resource/generate/components/crds.go:538-545, v1.8.0).
+    served += [
+        Served("snapshot.kubevirt.io", v, "virtualmachinesnapshotcontents", "VirtualMachineSnapshotContent",
+               "virtualmachinesnapshotcontent", ("vmsnapshotcontent", "vmsnapshotcontents"), categories=("all",))
         for v in snapshot_versions
     ]
     if version.backup_api:

@@ -60,13 +60,22 @@ LINUX_PERMISSION_DENIED = "failed to open /.snapshots: Permission denied"
 FREEZE_COMMAND_DISABLED = "Command guest-fsfreeze-freeze has been disabled"
 
 
+def csi_snapshot_error() -> str:
+    """The CSI snapshotter's error on a VolumeSnapshot whose driver ran out of snapshot quota."""
+    return (
+        'Failed to check and update snapshot content: failed to take snapshot of the volume: "rpc error: '
+        'code = ResourceExhausted desc = snapshot quota exceeded"'
+    )
+
+
 def volume_snapshot_error(snapshot_uid: str, volume: str = "rootdisk") -> str:
     """The snapshot controller's own error for a VolumeSnapshot the CSI driver failed (a storage failure)."""
-    return (
-        f"VolumeSnapshot vmsnapshot-{snapshot_uid}-volume-{volume} error: Failed to check and update snapshot "
-        'content: failed to take snapshot of the volume: "rpc error: code = ResourceExhausted desc = snapshot '
-        'quota exceeded"'
-    )
+    return f"VolumeSnapshot {volume_snapshot_name(snapshot_uid, volume)} error: {csi_snapshot_error()}"
+
+
+def volume_snapshot_name(snapshot_uid: str, volume: str) -> str:
+    """How the snapshot controller names a VolumeSnapshot (pkg/storage/snapshot/snapshot.go:641, v1.8.0)."""
+    return f"vmsnapshot-{snapshot_uid}-volume-{volume}"
 
 
 def libvirt_agent_error(command: str, agent_message: str) -> str:

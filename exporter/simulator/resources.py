@@ -24,6 +24,9 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
         ResourceType("virtualmachineinstances", "kubevirt.io/v1", "VirtualMachineInstance"),
         ResourceType("virtualmachines", "kubevirt.io/v1", "VirtualMachine"),
         ResourceType("virtualmachinesnapshots", "snapshot.kubevirt.io/v1beta1", "VirtualMachineSnapshot"),
+        ResourceType(
+            "virtualmachinesnapshotcontents", "snapshot.kubevirt.io/v1beta1", "VirtualMachineSnapshotContent"
+        ),
         ResourceType("virtualmachinebackups", "backup.kubevirt.io/v1alpha1", "VirtualMachineBackup"),
         ResourceType("events", "v1", "Event"),
         ResourceType("pods", "v1", "Pod"),

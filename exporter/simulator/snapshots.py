@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.simulator.clock import go_duration, rfc3339
+from exporter.simulator.messages import volume_snapshot_name
 from exporter.simulator.objects import SIMULATED
 from exporter.simulator.versions import KubeVirtVersion
 
@@ -54,6 +55,55 @@ class SnapshotState:
             self.conditions[kind] = (status, reason, at)
 
 
+def content_object(snap: SnapshotState, volume_errors: dict[str, str | None], *, at: float) -> dict[str, Any]:
+    """The snapshot's VirtualMachineSnapshotContent (v1beta1): one VolumeSnapshot per volume, and the
+    error each reports (pkg/storage/snapshot/snapshot.go:641-668 and :445-455, v1.8.0)."""
+    backups, statuses = [], []
+    for volume, error in volume_errors.items():
+        name = volume_snapshot_name(snap.uid, volume)
+        claim = {"metadata": {"name": f"{snap.vm_name}-{volume}"}}
+        backups.append({"volumeName": volume, "persistentVolumeClaim": claim, "volumeSnapshotName": name})
+        status: dict[str, Any] = {"volumeSnapshotName": name, "readyToUse": error is None}
+        if error is not None:
+            status["error"] = {"message": error, "time": rfc3339(at)}
+        else:
+            status["creationTime"] = rfc3339(at)
+        statuses.append(status)
+    failed = next((e for e in volume_errors.values() if e is not None), None)
+    content_status: dict[str, Any] = {"readyToUse": failed is None, "volumeSnapshotStatus": statuses}
+    if failed is not None:
+        failed_volume = next(v for v, e in volume_errors.items() if e is not None)
+        content_status["error"] = {
+            "message": f"VolumeSnapshot {volume_snapshot_name(snap.uid, failed_volume)} error: {failed}",
+            "time": rfc3339(at),
+        }
+    return {
+        "apiVersion": "snapshot.kubevirt.io/v1beta1",
+        "kind": "VirtualMachineSnapshotContent",
+        "metadata": {
+            "annotations": {SIMULATED: "true"},
+            "creationTimestamp": rfc3339(snap.created),
+            "finalizers": ["snapshot.kubevirt.io/vmsnapshotcontent-protection"],
+            "generation": 1,
+            "name": content_name(snap),
+            "namespace": snap.namespace,
+            "uid": f"content-{snap.uid}",
+        },
+        "spec": {
+            "source": {"virtualMachine": {"metadata": {"name": snap.vm_name, "namespace": snap.namespace,
+                                                       "uid": snap.vm_uid}}},
+            "virtualMachineSnapshotName": snap.name,
+            "volumeBackups": backups,
+        },
+        "status": content_status,
+    }
+
+
+def content_name(snap: SnapshotState) -> str:
+    """GetVMSnapshotContentName (pkg/storage/snapshot/snapshot.go:154-160, v1.8.0)."""
+    return f"vmsnapshot-content-{snap.uid}"
+
+
 def snapshot_object(snap: SnapshotState, *, version: KubeVirtVersion) -> dict[str, Any]:
     """The VirtualMachineSnapshot (v1beta1 shape; v1alpha1 differs only in apiVersion)."""
     status: dict[str, Any] = {
@@ -79,7 +129,7 @@ def snapshot_object(snap: SnapshotState, *, version: KubeVirtVersion) -> dict[st
             for i in snap.indications
         ]
     status["sourceUID"] = snap.vm_uid
-    status["virtualMachineSnapshotContentName"] = f"vmsnapshot-content-{snap.uid}"
+    status["virtualMachineSnapshotContentName"] = content_name(snap)
     return {
         "apiVersion": "snapshot.kubevirt.io/v1beta1",
         "kind": "VirtualMachineSnapshot",

@@ -117,6 +117,13 @@ _COLUMNS: dict[str, tuple[list[tuple[str, str]], Row]] = {
                         _age(o, ("status", "creationTime"), now) if _get(o, "status", "creationTime") else "",
                         _get(o, "status", "error", "message") or ""],
     ),
+    # The CRD's printer columns (pkg/virt-operator/resource/generate/components/crds.go:549-551, v1.8.0).
+    "virtualmachinesnapshotcontents": (
+        [("Name", "string"), ("ReadyToUse", "boolean"), ("CreationTime", "date"), ("Error", "string")],
+        lambda o, now: [_get(o, "metadata", "name"), bool(_get(o, "status", "readyToUse")),
+                        _age(o, ("status", "creationTime"), now) if _get(o, "status", "creationTime") else "",
+                        _get(o, "status", "error", "message") or ""],
+    ),
     "pods": ([("Name", "string"), ("Ready", "string"), ("Status", "string"), ("Restarts", "integer"),
               ("Age", "string")], _pod_row),
     "events": ([("Last Seen", "string"), ("Type", "string"), ("Reason", "string"), ("Object", "string"),

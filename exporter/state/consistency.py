@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter.state.records import SnapshotFacts, SnapshotJudgement
+from exporter.state.snapshot_contents import VolumeFailure
 
 FAILED, CRASH, FILESYSTEM, APPLICATION = 0, 1, 2, 3
 
@@ -61,6 +62,8 @@ class SnapshotContext:
     partial_volumes: tuple[str, ...] = ()
     # Why each excluded volume was left out, from the VM's volumeSnapshotStatuses ("" when unknown).
     excluded_why: tuple[tuple[str, str], ...] = ()
+    # Volumes whose VolumeSnapshot reports an error (from the snapshot's content, or its own status.error).
+    volume_failures: tuple[VolumeFailure, ...] = ()
 
 
 def indications_label(indications: tuple[str, ...]) -> str:
@@ -88,6 +91,7 @@ def judge(snapshot: SnapshotFacts, context: SnapshotContext) -> SnapshotJudgemen
         indications=indications_label(snapshot.indications),
         timestamp=timestamp,
         explanation=_explanation(snapshot, context),
+        failed_volumes=tuple((f.volume or f.volume_snapshot, f.reason) for f in context.volume_failures),
     )
 
 
@@ -107,7 +111,10 @@ def _explanation(snapshot: SnapshotFacts, context: SnapshotContext) -> tuple[str
     for volume in snapshot.excluded_volumes:
         reason = why.get(volume) or ("snapshottable, but left out" if volume in context.partial_volumes else "")
         lines.append(f"volume {volume} excluded" + (f": {reason}" if reason else ""))
-    if context.storage_failure is not None and snapshot.error_message:
+    for failure in context.volume_failures:
+        name = failure.volume or failure.volume_snapshot
+        lines.append(f"volume {name} storage snapshot failed ({failure.reason}): {failure.message}")
+    if context.storage_failure is not None and snapshot.error_message and not context.volume_failures:
         lines.append(f"storage: {snapshot.error_message}")
     return tuple(line[:MAX_EXPLANATION_CHARS] for line in lines[:MAX_EXPLANATION_LINES])
 

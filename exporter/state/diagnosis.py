@@ -299,6 +299,7 @@ def snapshot_object(state: VmState) -> dict[str, Any] | None:
         "indications": [i for i in last.indications.split(",") if i],
         "time": iso(last.timestamp),
         "explanation": list(last.explanation),
+        "failed_volumes": [{"volume": volume, "reason": reason} for volume, reason in last.failed_volumes],
     }
 
 

@@ -216,5 +216,5 @@ class Fleet:
         if record is None:
             return
         state = self._publisher.publish(record, now)
-        if state is None and not record.snapshots:
+        if state is None and not record.snapshots and not record.snapshot_contents:
             del self._records[key]

@@ -142,6 +142,8 @@ class SnapshotJudgement:
     timestamp: float
     # What the objects themselves say about it: indication messages, excluded volumes and why, storage errors.
     explanation: tuple[str, ...] = ()
+    # Volumes whose storage snapshot failed: (volume, or its VolumeSnapshot when unknown; bounded reason).
+    failed_volumes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from exporter import resources
 from exporter.state.freeze_errors import FreezeErrorLedger, FreezeObservation, from_backup, from_event, from_snapshot
 from exporter.state.object_index import ObjectId, ObjectIndex, object_id
 from exporter.state.records import VmKey
+from exporter.state.snapshot_contents import parse_snapshot_content
 from exporter.state.snapshots import parse_snapshot
 from exporter.state.storage_failures import StorageFailureLedger
 from exporter.state.vm_record import VmRecord
@@ -85,9 +86,7 @@ def _of_this_shard(facts: Facts, resource: str, parsed: tuple[Parsed | None, lis
     return value if value is not None and facts.owns(value.key) else None
 
 
-def _record_to_change(
-    facts: Facts, parsed: Parsed | None, current: Callable[[VmRecord], object]
-) -> VmRecord | None:
+def _record_to_change(facts: Facts, parsed: Parsed | None, current: Callable[[VmRecord], object]) -> VmRecord | None:
     """The record ``parsed`` updates; None when there is nothing to apply or it holds this already
     (a relist or a heartbeat: nothing we judge has changed)."""
     if parsed is None:
@@ -157,8 +156,30 @@ def forget_snapshot(facts: Facts, record: VmRecord, identity: ObjectId) -> None:
     record.snapshots.pop(snapshot_id(identity), None)
 
 
+def apply_snapshot_content(facts: Facts, raw: RawObject, now: float) -> VmKey | None:
+    """Keep the failed volumes of a snapshot's content; a content without failures is not kept."""
+    content = _of_this_shard(facts, resources.SNAPSHOT_CONTENTS.name, parse_snapshot_content(raw))
+    identity = object_id(raw)
+    if content is None or identity is None:
+        return None
+    existing = facts.records.get(content.key)
+    known = existing.snapshot_contents.get(snapshot_id(identity)) if existing is not None else None
+    if known == content or (known is None and not content.failures):
+        return None
+    if not content.failures:
+        forget_snapshot_content(facts, facts.record(content.key), identity)
+        return content.key
+    facts.record(content.key).snapshot_contents[snapshot_id(identity)] = content
+    facts.index.remember(resources.SNAPSHOT_CONTENTS.name, identity, content.key)
+    return content.key
+
+
+def forget_snapshot_content(facts: Facts, record: VmRecord, identity: ObjectId) -> None:
+    record.snapshot_contents.pop(snapshot_id(identity), None)
+
+
 def snapshot_id(identity: ObjectId) -> str:
-    """The key of a snapshot in ``VmRecord.snapshots``."""
+    """The key of a snapshot in ``VmRecord.snapshots`` (and of a content in ``snapshot_contents``)."""
     return f"{identity[0]}/{identity[1]}"
 
 
@@ -166,6 +187,7 @@ HANDLERS: dict[str, ResourceHandler] = {
     resources.VMIS.name: ResourceHandler(apply_vmi, forget_vmi),
     resources.VMS.name: ResourceHandler(apply_vm, forget_vm),
     resources.SNAPSHOTS.name: ResourceHandler(apply_snapshot, forget_snapshot),
+    resources.SNAPSHOT_CONTENTS.name: ResourceHandler(apply_snapshot_content, forget_snapshot_content),
     resources.EVENTS.name: ResourceHandler(lambda facts, raw, now: facts.observe(from_event(raw))),
     resources.BACKUPS.name: ResourceHandler(lambda facts, raw, now: facts.observe(from_backup(raw))),
 }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from exporter.state.consistency import GuestEvidence
 from exporter.state.guest_report import GuestReport, vss_could_not_run
 from exporter.state.records import GuestInfo, SnapshotFacts, VmFacts, VmiFacts, VmKey
+from exporter.state.snapshot_contents import ContentFacts, VolumeFailure
 
 FSFREEZE_HISTORY = 16
 GUEST_REPORT_HISTORY = 12
@@ -31,6 +32,8 @@ class VmRecord:
     frozen_since: float | None = None
     # Snapshot facts by "namespace/name" of the VirtualMachineSnapshot.
     snapshots: dict[str, SnapshotFacts] = field(default_factory=dict)
+    # Failed volumes by "namespace/name" of the VirtualMachineSnapshotContent (only contents with failures).
+    snapshot_contents: dict[str, ContentFacts] = field(default_factory=dict)
     # Evidence that outlives a single object: (observed_at, freeze available?) transitions.
     fsfreeze_history: list[tuple[float, bool]] = field(default_factory=list)
     # The newest guest report in full, and what the last few said about VSS, oldest first, so a
@@ -39,6 +42,13 @@ class VmRecord:
     report_evidence: list[tuple[float, GuestEvidence]] = field(default_factory=list)
     # When the VMI said frozen: (first seen, thawed at or None), oldest first, for judging snapshot starts.
     frozen_intervals: list[tuple[float, float | None]] = field(default_factory=list)
+
+    def volume_failures(self, snapshot: str) -> tuple[VolumeFailure, ...]:
+        """The failed volumes the content of the VMSnapshot named ``snapshot`` reports."""
+        for content in self.snapshot_contents.values():
+            if content.snapshot == snapshot:
+                return content.failures
+        return ()
 
     @property
     def exists(self) -> bool:

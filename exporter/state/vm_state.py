@@ -24,6 +24,7 @@ from exporter.state.records import (
     VmState,
     VolumeFreeSpace,
 )
+from exporter.state.snapshot_contents import VolumeFailure, failure_from_snapshot_error
 from exporter.state.snapshots import last_finished
 from exporter.state.storage_failures import NO_STORAGE_FAILURES, StorageFailureSummary, storage_failure_reason
 from exporter.state.vm_record import VmRecord
@@ -269,6 +270,7 @@ class SnapshotJudge:
             frozen_at_start=self.is_windows and self.record.frozen_long_before(snapshot.requested_at),
             partial_volumes=snapshottable_excluded(self.record, snapshot),
             excluded_why=excluded_why(self.record, snapshot),
+            volume_failures=volume_failures(self.record, snapshot),
         )
         return judge(snapshot, context)
 
@@ -291,6 +293,15 @@ class SnapshotJudge:
                 if judgement.level >= FILESYSTEM:
                     return judgement.timestamp
         return None
+
+
+def volume_failures(record: VmRecord, snapshot: SnapshotFacts) -> tuple[VolumeFailure, ...]:
+    """Failed volumes from the snapshot's content; else the one its own ``status.error`` names."""
+    failures = record.volume_failures(snapshot.name)
+    if failures:
+        return failures
+    named = failure_from_snapshot_error(snapshot.error_message, snapshot.uid)
+    return (named,) if named is not None else ()
 
 
 def excluded_why(record: VmRecord, snapshot: SnapshotFacts) -> tuple[tuple[str, str], ...]:

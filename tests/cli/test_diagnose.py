@@ -98,6 +98,7 @@ async def test_exporter_mode_prints_the_object_and_exits_by_health(capsys: pytes
             "reason",
             "indications",
             "time",
+            "failed_volumes",
         ]
         assert all(list(check) == ["name", "status", "evidence"] for check in printed["checks"])
         assert printed["last_snapshot"]["level"] == 0 and printed["healthy"] is False

@@ -130,9 +130,9 @@ async def test_objects_file_is_served_exactly_without_a_story(tmp_path: Path) ->
     vm = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
           "metadata": {"name": "w1", "namespace": "cust", "uid": "vm-uid", "resourceVersion": "123456"},
           "status": {"printableStatus": "Running"}}
-    content = {"apiVersion": "snapshot.kubevirt.io/v1beta1", "kind": "VirtualMachineSnapshotContent",
-               "metadata": {"name": "c", "namespace": "cust"}}
-    objects.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [vm, content]}))
+    unserved = {"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
+                "metadata": {"name": "d", "namespace": "cust"}}
+    objects.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [vm, unserved]}))
     config, options = simulate.config_from_args(parse("--objects", str(objects), "--no-tls"))
     assert config.story is False and options.objects == objects
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.resources import BACKUPS, EVENTS, SNAPSHOTS, VMIS, VMS
+from exporter.resources import BACKUPS, EVENTS, SNAPSHOT_CONTENTS, SNAPSHOTS, VMIS, VMS
 from exporter.state.fleet import Fleet
 from exporter.state.freeze_errors import from_log_line
 from exporter.state.records import VmKey, VmState
@@ -146,6 +146,43 @@ def snapshot(
     }
 
 
+def snapshot_content(
+    volumes: dict[str, str | None], *, snapshot_name: str = "snap-1", at: float = T0 + 3
+) -> dict[str, Any]:
+    """The VirtualMachineSnapshotContent of a snapshot (v1.8.0): ``volumes`` maps each volume to the error of
+    its VolumeSnapshot, or None. createContent names it and its VolumeSnapshots
+    (pkg/storage/snapshot/snapshot.go:641 and :658-668); updateVMSnapshotContent copies each VolumeSnapshot's
+    error into ``volumeSnapshotStatus`` (:445-455, translateError :162-171) and writes the list (:511)."""
+    uid = f"uid-{snapshot_name}"
+    backups, statuses = [], []
+    for volume, error in volumes.items():
+        volume_snapshot = f"vmsnapshot-{uid}-volume-{volume}"
+        backups.append(
+            {
+                "volumeName": volume,
+                "persistentVolumeClaim": {"metadata": {"name": f"{volume}-pvc"}},
+                "volumeSnapshotName": volume_snapshot,
+            }
+        )
+        entry: dict[str, Any] = {"volumeSnapshotName": volume_snapshot, "readyToUse": error is None}
+        if error is not None:
+            entry["error"] = {"message": error, "time": ts(at)}
+        else:
+            entry["creationTime"] = ts(at)
+        statuses.append(entry)
+    return {
+        "apiVersion": "snapshot.kubevirt.io/v1beta1",
+        "kind": "VirtualMachineSnapshotContent",
+        "metadata": {"namespace": NAMESPACE, "name": f"vmsnapshot-content-{uid}", "uid": f"content-{uid}"},
+        "spec": {
+            "virtualMachineSnapshotName": snapshot_name,
+            "source": {"virtualMachine": {"metadata": {"name": NAME, "namespace": NAMESPACE}}},
+            "volumeBackups": backups,
+        },
+        "status": {"readyToUse": False, "volumeSnapshotStatus": statuses},
+    }
+
+
 def freeze_event(message: str, *, first: float, last: float, count: int) -> dict[str, Any]:
     """Warning FreezeError on the VMI: pkg/virt-handler/rest/lifecycle.go:127 (v1.4.0), :134 (v1.8.0)."""
     return {
@@ -218,6 +255,7 @@ _RESOURCE_BY_KIND = {
     "VirtualMachineInstance": VMIS.name,
     "VirtualMachine": VMS.name,
     "VirtualMachineSnapshot": SNAPSHOTS.name,
+    "VirtualMachineSnapshotContent": SNAPSHOT_CONTENTS.name,
     "Event": EVENTS.name,
     "VirtualMachineBackup": BACKUPS.name,
 }

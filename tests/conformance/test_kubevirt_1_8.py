@@ -1,4 +1,4 @@
-"""KubeVirt 1.8: virt-api timeouts, libvirt codes, AgentVersionNotSupported, stale guest info: → verdicts."""
+"""KubeVirt 1.8: virt-api timeouts, libvirt codes, AgentVersionNotSupported, stale guest info, failed volumes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from tests.conformance.harness import (
     freeze_event,
     guest_info,
     snapshot,
+    snapshot_content,
     ts,
     verdict,
     vmi,
@@ -102,3 +103,53 @@ def test_v1_8_backup_freeze_failure_is_in_the_done_warning() -> None:
     done = {"type": "Done", "status": "True", "reason": warning, "lastTransitionTime": ts(T0 + 30)}
     result = verdict([(T0 - 60, vmi()), (T0 + 30, backup([done]))])
     assert result.freeze_errors == {"prepare_for_backup": 1}
+
+
+CSI_QUOTA = (
+    'Failed to check and update snapshot content: failed to take snapshot of the volume pvc-data: "rpc error: '
+    'code = ResourceExhausted desc = snapshot quota exceeded"'
+)
+CSI_TIMEOUT = (
+    'Failed to check and update snapshot content: failed to take snapshot of the volume pvc-logs: "rpc error: '
+    'code = DeadlineExceeded desc = context deadline exceeded"'
+)
+
+
+def test_v1_8_content_names_every_failed_volume_and_why() -> None:
+    # snapshot.go:474-477 (v1.8.0): the snapshot's error names only the first VolumeSnapshot with an error; the
+    # content keeps one volumeSnapshotStatus per VolumeSnapshot (:445-455, :511), and spec.volumeBackups maps
+    # each back to the VM's volume (:641-648). The CSI driver's gRPC status is printed as "rpc error: code = …
+    # desc = …" (vendor/google.golang.org/grpc/internal/status/status.go:202, v1.8.0).
+    error = f"VolumeSnapshot vmsnapshot-uid-snap-1-volume-datadisk error: {CSI_QUOTA}"
+    result = verdict(
+        [
+            (T0 - 60, vmi()),
+            (T0 + 3, snapshot(phase="InProgress", indications=SUCCEEDED, error=error)),
+            (T0 + 3, snapshot_content({"rootdisk": None, "datadisk": CSI_QUOTA, "logs": CSI_TIMEOUT})),
+            (T0 + 301, snapshot(phase="Failed", indications=SUCCEEDED, error=error, failed_deadline=True)),
+        ]
+    )
+    assert (result.level, result.consistency, result.reason) == (0, "failed", "volume_snapshot_error")
+    assert result.storage_failures == {"volume_snapshot_error": 1}
+    assert result.freeze_errors == {}
+    last = result.state.last_snapshot
+    assert last is not None
+    assert last.failed_volumes == (("datadisk", "resource_exhausted"), ("logs", "timeout"))
+    assert any(
+        line.startswith("volume datadisk storage snapshot failed (resource_exhausted): ") for line in last.explanation
+    )
+
+
+def test_v1_8_without_the_content_the_snapshot_error_still_names_the_volume() -> None:
+    # A deployment without read access to contents: the VolumeSnapshot named in the snapshot's error is
+    # "vmsnapshot-<snapshot uid>-volume-<volume>" (snapshot.go:641, v1.8.0), its message the CSI error (:476).
+    error = f"VolumeSnapshot vmsnapshot-uid-snap-1-volume-datadisk error: {CSI_QUOTA}"
+    result = verdict(
+        [
+            (T0 - 60, vmi()),
+            (T0 + 301, snapshot(phase="Failed", indications=SUCCEEDED, error=error, failed_deadline=True)),
+        ]
+    )
+    last = result.state.last_snapshot
+    assert last is not None and last.reason == "volume_snapshot_error"
+    assert last.failed_volumes == (("datadisk", "resource_exhausted"),)

@@ -57,7 +57,11 @@ MONITORING_GENERATED = (
 READ = ("get", "list", "watch")
 BASE_RULES = frozenset(
     {("kubevirt.io", resource, verb) for resource in ("virtualmachineinstances", "virtualmachines") for verb in READ}
-    | {("snapshot.kubevirt.io", "virtualmachinesnapshots", verb) for verb in READ}
+    | {
+        ("snapshot.kubevirt.io", resource, verb)
+        for resource in ("virtualmachinesnapshots", "virtualmachinesnapshotcontents")
+        for verb in READ
+    }
     | {("backup.kubevirt.io", "virtualmachinebackups", verb) for verb in READ}
     | {("", resource, verb) for resource in ("events", "pods") for verb in READ}
     | {("subresources.kubevirt.io", "virtualmachineinstances/guestosinfo", "get")}

@@ -404,6 +404,39 @@ def test_storage_error_is_written_by_the_controller_and_fails_at_the_deadline() 
     assert by_name(store, "virtualmachinesnapshots")["linux-store-01-snap-1"]["status"]["phase"] == "Failed"
 
 
+def test_storage_error_content_names_the_failed_volume() -> None:
+    from exporter.state.snapshot_contents import parse_snapshot_content
+
+    fleet, store = make_fleet()
+    fleet.advance_to(START + 50)
+    snap = by_name(store, "virtualmachinesnapshots")["linux-store-01-snap-1"]
+    contents = by_name(store, "virtualmachinesnapshotcontents")
+    content = contents[snap["status"]["virtualMachineSnapshotContentName"]]
+    (entry,) = content["status"]["volumeSnapshotStatus"]
+    assert entry["volumeSnapshotName"] == f"vmsnapshot-{snap['metadata']['uid']}-volume-rootdisk"
+    assert "rpc error: code = ResourceExhausted" in entry["error"]["message"]
+    # The snapshot's own error is the content's: the first failed VolumeSnapshot (snapshot.go:474-477, v1.8.0).
+    assert content["status"]["error"]["message"] == snap["status"]["error"]["message"]
+    facts, problems = parse_snapshot_content(content)
+    assert problems == [] and facts is not None
+    assert [(f.volume, f.reason) for f in facts.failures] == [("rootdisk", "resource_exhausted")]
+    # Only the storage scenario writes contents.
+    assert {c["spec"]["source"]["virtualMachine"]["metadata"]["name"] for c in contents.values()} == {"linux-store-01"}
+
+
+def test_a_pruned_snapshot_takes_its_content_with_it() -> None:
+    fleet, store = make_fleet()
+    fleet.advance_to(START + 50)
+    first = by_name(store, "virtualmachinesnapshots")["linux-store-01-snap-1"]
+    content_name = first["status"]["virtualMachineSnapshotContentName"]
+    fleet.advance_to(START + 1500)
+    assert "linux-store-01-snap-1" not in by_name(store, "virtualmachinesnapshots")
+    contents = by_name(store, "virtualmachinesnapshotcontents")
+    assert content_name not in contents
+    kept = {s["status"]["virtualMachineSnapshotContentName"] for s in store.list("virtualmachinesnapshots")}
+    assert set(contents) <= kept and contents
+
+
 def test_the_exporter_judges_the_story_of_1_7_0() -> None:
     from exporter.state.fleet import Fleet as ExporterFleet
     from exporter.state.records import VmKey
@@ -412,7 +445,8 @@ def test_the_exporter_judges_the_story_of_1_7_0() -> None:
     fleet.advance_to(START + 60)
     states = {}
     judged = ExporterFleet(on_state=lambda key, state: states.__setitem__(key, state))
-    for resource in ("virtualmachines", "virtualmachineinstances", "virtualmachinesnapshots", "events"):
+    resources = ("virtualmachines", "virtualmachineinstances", "virtualmachinesnapshots", "events")
+    for resource in (*resources, "virtualmachinesnapshotcontents"):
         for obj in store.list(resource):
             judged.upsert(resource, obj, now=START + 60)
 
@@ -422,3 +456,27 @@ def test_the_exporter_judges_the_story_of_1_7_0() -> None:
     storage = states[VmKey("infra", "linux-store-01")]
     assert storage.storage_failure_counts == (("volume_snapshot_error", 1),)
     assert storage.freeze_error_counts == ()
+
+
+def test_the_exporter_names_the_failed_volume_of_the_story() -> None:
+    from exporter.state.fleet import Fleet as ExporterFleet
+    from exporter.state.records import VmKey
+
+    fleet, store = make_fleet()
+    fleet.advance_to(START + 42 + 305)  # the storage VM's first snapshot failed at its deadline
+    states = {}
+    judged = ExporterFleet(on_state=lambda key, state: states.__setitem__(key, state))
+    for resource in ("virtualmachines", "virtualmachineinstances", "virtualmachinesnapshots"):
+        judged.replace(resource, store.list(resource), now=START + 347)
+    storage = states[VmKey("infra", "linux-store-01")]
+    assert storage.last_snapshot is not None
+    last = storage.last_snapshot
+    assert (last.snapshot, last.reason) == ("linux-store-01-snap-1", "volume_snapshot_error")
+    # Without the content the snapshot's error names the first failed volume; the content confirms it.
+    assert storage.last_snapshot.failed_volumes == (("rootdisk", "resource_exhausted"),)
+    judged.replace("virtualmachinesnapshotcontents", store.list("virtualmachinesnapshotcontents"), now=START + 347)
+    storage = states[VmKey("infra", "linux-store-01")]
+    assert storage.last_snapshot is not None
+    assert storage.last_snapshot.failed_volumes == (("rootdisk", "resource_exhausted"),)
+    assert any(line.startswith("volume rootdisk storage snapshot failed (resource_exhausted)")
+               for line in storage.last_snapshot.explanation)

@@ -26,16 +26,27 @@ CONTENT = {
     "kind": "VirtualMachineSnapshotContent",
     "metadata": {"name": "c", "namespace": "ns"},
 }
+DATA_VOLUME = {
+    "apiVersion": "cdi.kubevirt.io/v1beta1",
+    "kind": "DataVolume",
+    "metadata": {"name": "d", "namespace": "ns"},
+}
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [VMI, SNAP, CONTENT]}),
-        yaml.safe_dump_all([VMI, SNAP, CONTENT]),
-        json.dumps({"apiVersion": "v1", "kind": "List", "items": [VMI, {"kind": "List", "items": [SNAP]}, CONTENT]}),
-        json.dumps([VMI, SNAP, CONTENT]),
-        "---\n" + yaml.safe_dump(VMI) + "---\n---\n" + yaml.safe_dump_all([SNAP, CONTENT]),
+        yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [VMI, SNAP, CONTENT, DATA_VOLUME]}),
+        yaml.safe_dump_all([VMI, SNAP, CONTENT, DATA_VOLUME]),
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [VMI, {"kind": "List", "items": [SNAP, CONTENT]}, DATA_VOLUME],
+            }
+        ),
+        json.dumps([VMI, SNAP, CONTENT, DATA_VOLUME]),
+        "---\n" + yaml.safe_dump(VMI) + "---\n---\n" + yaml.safe_dump_all([SNAP, CONTENT, DATA_VOLUME]),
     ],
     ids=["yaml-list", "multi-doc", "json-nested-list", "json-array", "empty-documents"],
 )
@@ -45,8 +56,9 @@ def test_every_kubectl_output_shape(text: str) -> None:
     assert [(plural, obj["metadata"]["name"]) for plural, obj in loaded.objects] == [
         ("virtualmachineinstances", "a"),
         ("virtualmachinesnapshots", "s"),
+        ("virtualmachinesnapshotcontents", "c"),
     ]
-    assert dict(loaded.skipped) == {"VirtualMachineSnapshotContent": 1}
+    assert dict(loaded.skipped) == {"DataVolume": 1}
     vmi = loaded.objects[0][1]
     assert vmi["metadata"] == {"name": "a", "namespace": "ns", "uid": "u1"}
     assert loaded.objects[1][1]["status"] == {"phase": "Succeeded"}

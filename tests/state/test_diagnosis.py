@@ -272,5 +272,6 @@ def test_the_json_object_has_exactly_the_documented_keys() -> None:
         "indications": ["GuestAgent", "Online"],
         "time": "2027-01-15T07:50:00Z",
         "explanation": [],
+        "failed_volumes": [],
     }
     assert set(document["checks"][0]) == {"name", "status", "evidence"}

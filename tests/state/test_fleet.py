@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from exporter.resources import SNAPSHOTS, VMIS, VMS
+from exporter.resources import SNAPSHOT_CONTENTS, SNAPSHOTS, VMIS, VMS
 from exporter.state.fleet import Fleet
 from exporter.state.records import VmKey, VmState
 from exporter.state.vm_state import JudgeSettings
@@ -277,3 +277,40 @@ def test_a_namespace_list_prunes_only_its_own_namespace(fleet: Fleet, published:
     assert set(published.states) == {VmKey("a", "web"), VmKey("b", "app")}
     fleet.replace(VMIS.name, [running_vmi("b", "app")], now=3)  # a list of every namespace prunes everywhere
     assert set(published.states) == {VmKey("b", "app")}
+
+
+def test_a_content_listed_before_its_vm_is_kept_and_dropped_with_it(fleet: Fleet, published: Published) -> None:
+    # Reflectors list concurrently: a content may arrive before the VMI and the snapshot it explains.
+    quota = "rpc error: code = ResourceExhausted desc = quota"
+    content = {
+        "metadata": {"namespace": "default", "name": "vmsnapshot-content-s1", "resourceVersion": "1"},
+        "spec": {
+            "virtualMachineSnapshotName": "snap-1",
+            "source": {"virtualMachine": {"metadata": {"name": "win2019"}}},
+            "volumeBackups": [{"volumeName": "data", "volumeSnapshotName": "vs-data"}],
+        },
+        "status": {"volumeSnapshotStatus": [{"volumeSnapshotName": "vs-data", "error": {"message": quota}}]},
+    }
+    snapshot = {
+        "metadata": {
+            "namespace": "default",
+            "name": "snap-1",
+            "uid": "s1",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
+        "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "win2019"}},
+        "status": {
+            "phase": "Failed",
+            "indications": ["GuestAgent", "Online"],
+            "error": {"message": f"VolumeSnapshot vs-data error: {quota}"},
+        },
+    }
+    now = datetime(2026, 1, 1, 0, 10, tzinfo=UTC).timestamp()
+    fleet.upsert(SNAPSHOT_CONTENTS.name, content, now)
+    fleet.upsert(VMS.name, vm(), now)
+    fleet.upsert(SNAPSHOTS.name, snapshot, now)
+    last = published.states[KEY].last_snapshot
+    assert last is not None and last.failed_volumes == (("data", "resource_exhausted"),)
+    fleet.delete(SNAPSHOT_CONTENTS.name, content, now)
+    last = published.states[KEY].last_snapshot
+    assert last is not None and last.failed_volumes == (("vs-data", "resource_exhausted"),)  # only the error's name

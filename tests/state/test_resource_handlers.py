@@ -9,7 +9,13 @@ from exporter import resources
 from exporter.state.freeze_errors import FreezeErrorLedger
 from exporter.state.object_index import ObjectIndex
 from exporter.state.records import VmKey
-from exporter.state.resource_handlers import HANDLERS, Facts, apply_snapshot
+from exporter.state.resource_handlers import (
+    HANDLERS,
+    Facts,
+    apply_snapshot,
+    apply_snapshot_content,
+    forget_snapshot_content,
+)
 from exporter.state.storage_failures import StorageFailureLedger
 
 
@@ -25,7 +31,14 @@ def facts() -> Facts:
 
 
 def test_every_watched_resource_has_a_handler() -> None:
-    watched = [resources.VMIS, resources.VMS, resources.SNAPSHOTS, resources.EVENTS, resources.BACKUPS]
+    watched = [
+        resources.VMIS,
+        resources.VMS,
+        resources.SNAPSHOTS,
+        resources.SNAPSHOT_CONTENTS,
+        resources.EVENTS,
+        resources.BACKUPS,
+    ]
     assert set(HANDLERS) == {r.name for r in watched}
     assert {name for name, handler in HANDLERS.items() if handler.is_history} == {"events", "virtualmachinebackups"}
 
@@ -40,3 +53,66 @@ def test_a_snapshot_whose_source_changes_moves_to_the_other_vm(kubevirt_object: 
     assert first is not None and second == VmKey(first.namespace, "other")
     assert state.records[first].snapshots == {}
     assert len(state.records[second].snapshots) == 1
+
+
+def content(errors: dict[str, str | None], *, resource_version: str = "1") -> dict[str, Any]:
+    """A VirtualMachineSnapshotContent of finance/vm's snap-1 (v1beta1)."""
+    return {
+        "apiVersion": "snapshot.kubevirt.io/v1beta1",
+        "kind": "VirtualMachineSnapshotContent",
+        "metadata": {"namespace": "finance", "name": "vmsnapshot-content-u1", "resourceVersion": resource_version},
+        "spec": {
+            "virtualMachineSnapshotName": "snap-1",
+            "source": {"virtualMachine": {"metadata": {"name": "vm", "namespace": "finance"}}},
+            "volumeBackups": [
+                {"volumeName": volume, "volumeSnapshotName": f"vmsnapshot-u1-volume-{volume}"} for volume in errors
+            ],
+        },
+        "status": {
+            "volumeSnapshotStatus": [
+                {"volumeSnapshotName": f"vmsnapshot-u1-volume-{volume}"}
+                | ({"error": {"message": error}} if error is not None else {})
+                for volume, error in errors.items()
+            ]
+        },
+    }
+
+
+QUOTA = 'failed to take snapshot of the volume pvc-1: "rpc error: code = ResourceExhausted desc = quota"'
+
+
+def test_a_content_with_failed_volumes_is_kept_for_its_vm_and_snapshot() -> None:
+    state = facts()
+    key = apply_snapshot_content(state, content({"rootdisk": None, "data": QUOTA}), 0.0)
+    assert key == VmKey("finance", "vm")
+    failures = state.records[key].volume_failures("snap-1")
+    assert [(f.volume, f.reason) for f in failures] == [("data", "resource_exhausted")]
+    assert state.records[key].volume_failures("snap-2") == ()
+    assert state.index.vm_of(resources.SNAPSHOT_CONTENTS.name, ("finance", "vmsnapshot-content-u1")) == key
+
+
+def test_a_content_without_failures_is_not_kept_and_a_cleared_one_is_dropped() -> None:
+    state = facts()
+    assert apply_snapshot_content(state, content({"rootdisk": None}), 0.0) is None
+    assert state.records == {}
+    key = apply_snapshot_content(state, content({"data": QUOTA}), 1.0)
+    assert key is not None
+    assert apply_snapshot_content(state, content({"data": QUOTA}), 2.0) is None  # nothing changed
+    # The CSI driver's retry succeeded: the controller clears the volume's error.
+    assert apply_snapshot_content(state, content({"data": None}), 3.0) == key
+    assert state.records[key].snapshot_contents == {}
+
+
+def test_a_deleted_content_is_forgotten() -> None:
+    state = facts()
+    key = apply_snapshot_content(state, content({"data": QUOTA}), 0.0)
+    assert key is not None
+    forget_snapshot_content(state, state.records[key], ("finance", "vmsnapshot-content-u1"))
+    assert state.records[key].volume_failures("snap-1") == ()
+
+
+def test_a_content_of_another_shard_is_dropped() -> None:
+    state = facts()
+    state.owns = lambda key: False
+    assert apply_snapshot_content(state, content({"data": QUOTA}), 0.0) is None
+    assert state.records == {}
