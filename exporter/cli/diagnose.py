@@ -20,7 +20,7 @@ import aiohttp
 
 from exporter.kube import errors
 from exporter.kube.client import KubeClient
-from exporter.resources import EVENTS, SNAPSHOTS, VMIS, VMS, guestosinfo_path
+from exporter.resources import EVENTS, SNAPSHOT_CONTENTS, SNAPSHOTS, VMIS, VMS, guestosinfo_path
 from exporter.state.diagnosis import Context, diagnose, diagnosis_object
 from exporter.state.fleet import Fleet
 from exporter.state.records import VmKey, VmState
@@ -133,6 +133,19 @@ async def _get_optional(client: KubeClient, path: str, **kwargs: Any) -> Any:
         return None
 
 
+async def _snapshot_contents(client: KubeClient, namespace: str) -> list[Any]:
+    """The namespace's snapshot contents; none where they are not served or may not be read."""
+    for version in SNAPSHOT_CONTENTS.versions:
+        try:
+            listed = await client.get_json(SNAPSHOT_CONTENTS.path(version, namespace))
+        except errors.NotFound:
+            continue
+        except errors.Forbidden:
+            return []
+        return (listed or {}).get("items") or []
+    return []
+
+
 async def _collect(key: VmKey, kubeconfig: str | None, context: str | None) -> tuple[VmState | None, str | None]:
     """The VM's state as the exporter would judge it from one read, and the agent's unsupported reason."""
     client = await KubeClient.connect(kubeconfig=kubeconfig, context=context)
@@ -147,6 +160,7 @@ async def _collect(key: VmKey, kubeconfig: str | None, context: str | None) -> t
             snapshots = await _get_optional(client, SNAPSHOTS.path(version, key.namespace))
             if snapshots is not None:
                 break
+        contents = await _snapshot_contents(client, key.namespace)
         events = await client.get_json(
             EVENTS.path("v1", key.namespace),
             query={"fieldSelector": f"involvedObject.name={key.name},reason=FreezeError"},
@@ -156,6 +170,7 @@ async def _collect(key: VmKey, kubeconfig: str | None, context: str | None) -> t
         if vmi is not None:
             fleet.upsert(VMIS.name, vmi, now)
         fleet.replace(SNAPSHOTS.name, (snapshots or {}).get("items") or [], now)
+        fleet.replace(SNAPSHOT_CONTENTS.name, contents, now)
         fleet.replace(EVENTS.name, (events or {}).get("items") or [], now)
         record = fleet.record(key)
         if record is not None and record.vmi is not None and record.vmi.agent_connected:

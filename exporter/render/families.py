@@ -79,6 +79,13 @@ def _last_snapshot_info(state: VmState) -> Iterable[Sample]:
         yield (last.snapshot, last.phase, last.consistency, last.indications, last.reason), 1.0
 
 
+def _failed_volumes(state: VmState) -> Iterable[Sample]:
+    last = state.last_snapshot
+    if last is not None:
+        for volume, reason in last.failed_volumes:
+            yield (volume, reason), 1.0
+
+
 def _freeze_errors(state: VmState) -> Iterable[Sample]:
     for reason, cause, count in state.freeze_error_counts:
         yield (reason, cause), float(count)
@@ -195,6 +202,13 @@ FAMILIES: tuple[FamilySpec, ...] = (
         "The newest finished snapshot: its consistency class and why.",
         _last_snapshot_info,
         ("snapshot", "phase", "consistency", "indications", "reason"),
+    ),
+    _gauge(
+        "last_snapshot_failed_volume_info",
+        "Volumes of the newest finished snapshot whose storage snapshot failed, and the bounded reason of the "
+        "CSI driver's error.",
+        _failed_volumes,
+        ("volume", "reason"),
     ),
     _gauge(
         "last_snapshot_timestamp_seconds",

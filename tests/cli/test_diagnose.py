@@ -151,3 +151,55 @@ def test_an_unreachable_cluster_exits_2(tmp_path, capsys: pytest.CaptureFixture[
     args = argparse.Namespace(vm="ns/vm", exporter=None, kubeconfig=str(kubeconfig), context=None, json=False)
     assert cli.main(args) == cli.EXIT_ERROR
     assert "cannot read the cluster" in capsys.readouterr().err
+
+
+async def test_cluster_mode_names_every_failed_volume_of_the_snapshot_content(tmp_path) -> None:
+    quota = "rpc error: code = ResourceExhausted desc = quota"
+    timeout = "rpc error: code = DeadlineExceeded desc = context deadline exceeded"
+    vm = {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"namespace": "infra", "name": "db-01", "uid": "vm-1"},
+        "status": {"printableStatus": "Running"},
+    }
+    snapshot = {
+        "apiVersion": "snapshot.kubevirt.io/v1beta1",
+        "kind": "VirtualMachineSnapshot",
+        "metadata": {"namespace": "infra", "name": "snap-1", "uid": "s-1", "creationTimestamp": "2026-11-20T02:00:00Z"},
+        "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "db-01"}},
+        "status": {
+            "phase": "Failed",
+            "indications": ["GuestAgent", "Online"],
+            "error": {"message": f"VolumeSnapshot vmsnapshot-s-1-volume-data error: {quota}"},
+        },
+    }
+    content = {
+        "apiVersion": "snapshot.kubevirt.io/v1beta1",
+        "kind": "VirtualMachineSnapshotContent",
+        "metadata": {"namespace": "infra", "name": "vmsnapshot-content-s-1"},
+        "spec": {
+            "virtualMachineSnapshotName": "snap-1",
+            "source": {"virtualMachine": {"metadata": {"name": "db-01", "namespace": "infra"}}},
+            "volumeBackups": [
+                {"volumeName": v, "volumeSnapshotName": f"vmsnapshot-s-1-volume-{v}"} for v in ("data", "logs")
+            ],
+        },
+        "status": {
+            "volumeSnapshotStatus": [
+                {"volumeSnapshotName": "vmsnapshot-s-1-volume-data", "error": {"message": quota}},
+                {"volumeSnapshotName": "vmsnapshot-s-1-volume-logs", "error": {"message": timeout}},
+            ]
+        },
+    }
+    async with Simulator(SimulatorConfig(story=False)) as simulator:
+        simulator.store.upsert("virtualmachines", vm)
+        simulator.store.upsert("virtualmachinesnapshots", snapshot)
+        simulator.store.upsert("virtualmachinesnapshotcontents", content)
+        kubeconfig = tmp_path / "kubeconfig"
+        simulator.write_kubeconfig(kubeconfig)
+        result = await cli.from_cluster(VmKey("infra", "db-01"), str(kubeconfig), None)
+    assert result["last_snapshot"]["failed_volumes"] == [
+        {"volume": "data", "reason": "resource_exhausted"},
+        {"volume": "logs", "reason": "timeout"},
+    ]
+    assert "volume logs storage snapshot failed (timeout)" in cli.render_text(result)

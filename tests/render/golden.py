@@ -53,7 +53,14 @@ WINDOWS = VmState(
     snapshot_count=3,
     oldest_snapshot_timestamp=1699990000.0,
     last_snapshot=SnapshotJudgement(
-        "daily-20231114", "Succeeded", 2, "filesystem", "writers_failed", "GuestAgent,Online", 1.7e9
+        "daily-20231114",
+        "Succeeded",
+        2,
+        "filesystem",
+        "writers_failed",
+        "GuestAgent,Online",
+        1.7e9,
+        failed_volumes=(("sqldata", "resource_exhausted"),),
     ),
     last_consistent_snapshot_timestamp=1.7e9,
     writers_total=9,
