@@ -271,8 +271,12 @@ VSS_TEMPLATES = (
 )
 
 # Messages without an HRESULT (reference/qga-vss.md 1.5, 1.7 and 5): used as they are.
+# Lines are of qemu/qemu at the file blobs named (from the commits' patches); the Linux and hook messages, and
+# the disable reasons' own lines in qga/main.c, are cited by reference/qga-vss.md only.
 PLAIN_TEMPLATES = (
+    # qga/commands-win32.c:1234 (blob 5866cc2e3c, "qga: don't disable fsfreeze commands if vss_init fails", June 2024)
     Template("vss-init-9.1", "fsfreeze not possible as VSS failed to initialize", "vss_init"),
+    # qga/commands-win32.c:1234 (blob 2533e4c748, before that commit): QERR_UNSUPPORTED
     Template(
         "vss-init-unsupported",
         "this feature or command is not currently supported",
@@ -284,12 +288,14 @@ PLAIN_TEMPLATES = (
         "failed to load requester_freeze from qga-vss.dll: The specified module could not be found.",
         "vss_init",
     ),
+    # qapi/qmp-dispatch.c:158-163 (blob 5e597c76f7), with qga/main.c's frozen-state reason
     Template(
         "disabled-frozen",
         "Command guest-fsfreeze-freeze has been disabled: the agent is in frozen state",
         "agent_frozen_state",
         default_command=FREEZE,
     ),
+    # qapi/qmp-dispatch.c:158-163 (blob 5e597c76f7), with qga/main.c's frozen-state reason
     Template(
         "disabled-frozen-fsinfo",
         "Command guest-get-fsinfo has been disabled: the agent is in frozen state",
@@ -297,12 +303,15 @@ PLAIN_TEMPLATES = (
         default_command="guest-get-fsinfo",
         agent_command="guest-get-fsinfo",
     ),
+    # qapi/qmp-dispatch.c:158-163 (blob 5e597c76f7): "Command %s has been disabled%s%s", no reason given
     Template("disabled-no-reason", "Command guest-fsfreeze-freeze has been disabled", "command_disabled"),
+    # qapi/qmp-dispatch.c:158-163 (blob 5e597c76f7), with qga/main.c's allow/block-list reason
     Template(
         "disabled-not-allowed",
         "Command guest-fsfreeze-freeze has been disabled: the command is not allowed",
         "command_disabled",
     ),
+    # qapi/qmp-dispatch.c:158-161 (blob 0a2b20a4e4, before the disable reason was added)
     Template(
         "disabled-pre-6.0",
         "The command guest-fsfreeze-thaw has been disabled for this instance",
