@@ -96,6 +96,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bearer token for --guest-reports-to")
     guests.add_argument("--guest-report-interval", type=_positive(float), default=300.0, metavar="SECONDS",
                         help="seconds between reports of one guest; the first ones are spread over it (default 300)")
+    parser.add_argument("--history-limit", type=_positive(int), default=20_000, metavar="N",
+                        help="changes kept per resource for watches and continue tokens (default 20000; a large "
+                        "fleet's story may need more, so that listing it completes)")
     faults = parser.add_argument_group("fault injection")
     faults.add_argument("--guestosinfo-delay", type=float, default=0.0, metavar="SECONDS",
                         help="delay every guest-agent subresource answer")
@@ -141,7 +144,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, ServeOp
     config = SimulatorConfig(
         vms=args.vms, seed=args.seed, host=host, port=port, tls=args.tls, kubevirt_version=args.kubevirt_version,
         time_speed=args.time_speed, story=args.story and args.objects is None,
-        snapshot_interval=args.snapshot_interval,
+        snapshot_interval=args.snapshot_interval, history_limit=args.history_limit,
     )
     options = ServeOptions(
         kubeconfig=args.write_kubeconfig, guestosinfo_delay=args.guestosinfo_delay,
