@@ -46,18 +46,16 @@ from prometheus_client import CollectorRegistry
 
 from benchmarks.naive import naive_handler, naive_registry
 from exporter import resources
-from exporter.render.store import MetricsStore
 from exporter.self_metrics import PREFIX as SELF_PREFIX
 from exporter.self_metrics import SelfMetrics
+from exporter.service import Exporter
 from exporter.settings import Settings
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.simulator.guest_reporter import build_report_document
-from exporter.state.fleet import Fleet
 from exporter.state.guest_report import parse_guest_report
 from exporter.state.records import VmKey, VmState
 from exporter.web.app import build_app
 from exporter.web.health import Readiness
-from exporter.web.metrics import MetricsEndpoint
 
 DEFAULT_SIZES = (1_000, 10_000, 50_000)
 DEFAULT_SCRAPES = 30
@@ -138,34 +136,58 @@ def build_fleet_objects(vms: int, *, seed: int = 1) -> FleetObjects:
 # --- the exporter's side: fleet, store, endpoint -------------------------------------------------
 
 
-class Harness:
-    """The exporter's data path without Kubernetes: Fleet → MetricsStore → MetricsEndpoint."""
+class _NoCluster:
+    """Stands in for the Kubernetes client: the harness feeds the fleet itself and sends no request."""
 
-    def __init__(self, objects: FleetObjects) -> None:
-        self.objects = objects
-        self.now = objects.now
-        self.metrics = SelfMetrics()
-        self.store = MetricsStore()
-        self.endpoint = MetricsEndpoint(self.store, self.metrics)
+    host = "(none: objects fed in process)"
+
+    def report_to(self, metrics: SelfMetrics) -> None:
+        """Nothing to report: no credentials are read."""
+
+
+class _CountingExporter(Exporter):
+    """The service's own wiring (fleet → store → endpoint, self-metrics, poller), counting what
+    it publishes and, once asked, keeping the states the naive collector walks."""
+
+    def __init__(self) -> None:
+        super().__init__(Settings(), client=_NoCluster())  # type: ignore[arg-type]
         self.published = 0
-        self.problems = 0
-        # The VmState objects the naive collector walks; filled only once tracking starts, so the
-        # ingest RSS figure is the exporter's own.
         self.states: dict[VmKey, VmState] | None = None
-        self.fleet = Fleet(on_state=self._on_state, on_problem=self._on_problem)
 
-    def _on_state(self, key: VmKey, state: VmState | None) -> None:
+    def _publish(self, key: VmKey, state: VmState | None) -> None:
         self.published += 1
-        self.store.put(key, state)
+        super()._publish(key, state)
         if self.states is not None:
             if state is None:
                 self.states.pop(key, None)
             else:
                 self.states[key] = state
 
-    def _on_problem(self, resource: str, problem: str) -> None:
-        self.problems += 1
-        self.metrics.malformed.labels(resource, problem).inc()
+
+class Harness:
+    """The exporter's data path without Kubernetes, as ``exporter.service.Exporter`` wires it."""
+
+    def __init__(self, objects: FleetObjects) -> None:
+        self.objects = objects
+        self.now = objects.now
+        self.exporter = _CountingExporter()
+        self.metrics = self.exporter.metrics
+        self.store = self.exporter.store
+        self.endpoint = self.exporter.endpoint
+        self.fleet = self.exporter.fleet
+
+    @property
+    def published(self) -> int:
+        return self.exporter.published
+
+    @property
+    def problems(self) -> int:
+        samples = (s for family in self.metrics.malformed.collect() for s in family.samples)
+        return int(sum(s.value for s in samples if s.name.endswith("_total")))
+
+    @property
+    def states(self) -> dict[VmKey, VmState] | None:
+        return self.exporter.states
 
     def ingest(self) -> dict[str, float]:
         """The first sync: one list per resource, one guestosinfo poll round, one report per guest."""
@@ -206,7 +228,7 @@ class Harness:
             state = self.fleet.judge(record, self.now) if record is not None else None
             if state is not None:
                 states[key] = state
-        self.states = states
+        self.exporter.states = states
 
     def changing_vmi(self) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
         """A running VMI with a connected agent and the same VMI frozen: upserting them in turn changes one VM."""
