@@ -195,13 +195,14 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
             signals.append(sig)
     sim = _simulator(config, options, log)
+    if signals:
+        # Before the credentials are written: a SIGHUP sent once they appear must rotate, not kill.
+        loop.add_signal_handler(signal.SIGHUP, sim.rotate_credentials)
+        signals.append(signal.SIGHUP)
     tasks: list[asyncio.Task[None]] = []
     try:
         await sim.start()
         _write_credentials(sim, config, options, log)
-        if signals:
-            loop.add_signal_handler(signal.SIGHUP, sim.rotate_credentials)
-            signals.append(signal.SIGHUP)
         tasks = _start_background(sim, options)
         if on_started is not None:
             on_started(sim)
