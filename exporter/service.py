@@ -213,6 +213,8 @@ class Exporter:
             settings=JudgeSettings(
                 stuck_frozen_after=settings.stuck_frozen_after,
                 guest_report_max_age=settings.guest_report_max_age,
+                started_at=clock(),
+                guest_report_grace=settings.guest_report_grace if settings.guest_report_listen is not None else 0.0,
                 guest_thresholds=GuestCheckThresholds(
                     min_free_bytes=settings.guest_min_free_bytes, min_free_ratio=settings.guest_min_free_ratio
                 ),

@@ -60,6 +60,7 @@ class Settings:
     guest_report_forward_url: str | None = None
     shard_token_file: str | None = None
     guest_report_max_age: float = 1800.0
+    guest_report_grace: float = 300.0
     guest_min_free_bytes: int = 300 * 1024 * 1024
     guest_min_free_ratio: float = 0.15
     follow_launcher_logs: bool = False
@@ -125,6 +126,7 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
         guest_report_forward_url=args.guest_report_forward_url,
         shard_token_file=args.shard_token_file,
         guest_report_max_age=args.guest_report_max_age,
+        guest_report_grace=getattr(args, "guest_report_grace", 300.0),
         follow_launcher_logs=args.follow_launcher_logs,
         launcher_log_streams=args.launcher_log_streams,
         shard=shard, total_shards=total,
@@ -153,6 +155,8 @@ def _check_source_limits(args: argparse.Namespace, problems: dict[str, str]) -> 
     for name in ("guestosinfo_interval", "guestosinfo_max_rate", "guestosinfo_timeout", "guest_report_max_age"):
         if getattr(args, name) <= 0:
             problems[name] = "must be positive"
+    if getattr(args, "guest_report_grace", 0.0) < 0:
+        problems["guest_report_grace"] = "must not be negative"
     if args.guestosinfo_concurrency < 1:
         problems["guestosinfo_concurrency"] = "must be at least 1"
     if args.launcher_log_streams < 1:

@@ -133,6 +133,13 @@ def _source_arguments(sources: argparse._ArgumentGroup) -> None:
         metavar="SECONDS",
         help="older guest reports are dropped and their series disappear",
     )
+    sources.add_argument(
+        "--guest-report-grace",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="after start-up, Windows snapshot verdicts that need a guest report wait this long for the first one",
+    )
     sources.add_argument("--follow-launcher-logs", action="store_true", help="read virt-launcher compute logs")
     sources.add_argument("--launcher-log-streams", type=int, default=50, metavar="N", help="cap on open log streams")
 

@@ -9,7 +9,13 @@ from exporter.state.freeze_errors import FreezeErrorLedger
 from exporter.state.records import SnapshotJudgement, VmKey, VmState
 from exporter.state.storage_failures import StorageFailureLedger
 from exporter.state.vm_record import VmRecord
-from exporter.state.vm_state import JudgeSettings, build_vm_state, next_change_at, snapshot_judge
+from exporter.state.vm_state import (
+    JudgeSettings,
+    awaiting_first_report,
+    build_vm_state,
+    next_change_at,
+    snapshot_judge,
+)
 
 StateSink = Callable[[VmKey, VmState | None], None]
 
@@ -45,9 +51,13 @@ class Publisher:
     def snapshot_judgements(self, record: VmRecord, now: float) -> list[SnapshotJudgement]:
         """Every finished snapshot of the VM, newest first, judged as its last one is."""
         max_age, summary = self.settings.guest_report_max_age, self._freeze_errors.vm_summary(record.key)
-        judge_snapshot = snapshot_judge(record, report_max_age=max_age, freeze_errors=summary)
+        awaiting = awaiting_first_report(record, now=now, settings=self.settings)
+        judge_snapshot = snapshot_judge(
+            record, report_max_age=max_age, freeze_errors=summary, awaiting_reports=awaiting
+        )
         newest_first = sorted(record.snapshots.values(), key=lambda s: (s.requested_at, s.name), reverse=True)
-        return [judge_snapshot(s) for s in newest_first if s.finished(now)]
+        judged = (judge_snapshot.settled(s) for s in newest_first if s.finished(now))
+        return [judgement for judgement in judged if judgement is not None]
 
     def publish(self, record: VmRecord, now: float) -> VmState | None:
         """Judge, schedule the next clock-driven change, and publish if the state differs; the state."""

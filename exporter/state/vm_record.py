@@ -40,6 +40,8 @@ class VmRecord:
     # snapshot is judged by the report current at its creation time (full reports are large).
     guest_report: GuestReport | None = None
     report_evidence: list[tuple[float, GuestEvidence]] = field(default_factory=list)
+    # When the first report since the exporter started arrived: a snapshot after it had its own report.
+    first_report_at: float | None = None
     # When the VMI said frozen: (first seen, thawed at or None), oldest first, for judging snapshot starts.
     frozen_intervals: list[tuple[float, float | None]] = field(default_factory=list)
 
@@ -113,6 +115,8 @@ class VmRecord:
         """Keep the newest report in full and what each recent one said about VSS."""
         if self.guest_report is None or report.received_at >= self.guest_report.received_at:
             self.guest_report = report
+        if self.first_report_at is None or report.received_at < self.first_report_at:
+            self.first_report_at = report.received_at
         history = self.report_evidence
         history.append((report.received_at, report_evidence(report)))
         history.sort(key=lambda item: item[0])
@@ -124,6 +128,18 @@ class VmRecord:
             if received_at <= moment:
                 return evidence if moment - received_at <= max_age else None
         return None
+
+    def evidence_standing_in_for(self, moment: float, max_age: float) -> GuestEvidence | None:
+        """The earliest report held, for a moment before every report this exporter received.
+
+        After a restart (or when the probe was installed later) nothing received before ``moment`` is
+        known; the first report after it, if it came within ``max_age``, describes the same guest
+        configuration. A moment that had its own earlier report gets nothing here, even if it was trimmed.
+        """
+        if not self.report_evidence or self.first_report_at is None or self.first_report_at <= moment:
+            return None
+        received_at, evidence = self.report_evidence[0]
+        return evidence if received_at - moment <= max_age else None
 
     def fsfreeze_unavailable_at(self, moment: float) -> bool:
         """Whether the last guestosinfo answer before ``moment`` showed the freeze command disabled."""

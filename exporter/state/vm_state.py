@@ -39,6 +39,10 @@ MIB = 1024 * 1024
 class JudgeSettings:
     stuck_frozen_after: float = 300.0
     guest_report_max_age: float = 1800.0
+    # While guest reports are received: when the exporter started, and how long a Windows VM's first
+    # report may take to arrive (the probe's schedule). Before then a verdict waiting for it is unknown.
+    started_at: float | None = None
+    guest_report_grace: float = 0.0
     guest_thresholds: GuestCheckThresholds = field(default_factory=GuestCheckThresholds)
 
 
@@ -235,20 +239,40 @@ def snapshot_part(
     record: VmRecord, *, now: float, settings: JudgeSettings, freeze_errors: VmFreezeErrors
 ) -> SnapshotPart:
     """The last finished snapshot judged, the newest consistent one, and the count and age of all."""
-    judge_snapshot = snapshot_judge(record, report_max_age=settings.guest_report_max_age, freeze_errors=freeze_errors)
+    judge_snapshot = snapshot_judge(
+        record,
+        report_max_age=settings.guest_report_max_age,
+        freeze_errors=freeze_errors,
+        awaiting_reports=awaiting_first_report(record, now=now, settings=settings),
+    )
     last = last_finished(record.snapshots.values(), now)
     created = [s.requested_at for s in record.snapshots.values() if s.requested_at > 0]
     return SnapshotPart(
         snapshot_count=len(record.snapshots),
         oldest_snapshot_timestamp=min(created) if created else None,
-        last_snapshot=judge_snapshot(last) if last is not None else None,
+        last_snapshot=judge_snapshot.settled(last) if last is not None else None,
         last_consistent_snapshot_timestamp=judge_snapshot.last_consistent(),
     )
 
 
-def snapshot_judge(record: VmRecord, *, report_max_age: float, freeze_errors: VmFreezeErrors) -> SnapshotJudge:
+def snapshot_judge(
+    record: VmRecord, *, report_max_age: float, freeze_errors: VmFreezeErrors, awaiting_reports: bool = False
+) -> SnapshotJudge:
     """The judge of this VM's snapshots, with the evidence that was current at each one's creation."""
-    return SnapshotJudge(record, is_windows(record), report_max_age, freeze_errors)
+    return SnapshotJudge(record, is_windows(record), report_max_age, freeze_errors, awaiting_reports)
+
+
+def grace_ends_at(settings: JudgeSettings) -> float | None:
+    """When the start-up wait for guest reports ends; None when there is none."""
+    if settings.started_at is None or settings.guest_report_grace <= 0:
+        return None
+    return settings.started_at + settings.guest_report_grace
+
+
+def awaiting_first_report(record: VmRecord, *, now: float, settings: JudgeSettings) -> bool:
+    """Whether this Windows VM's first report since start-up may still be on its way."""
+    ends = grace_ends_at(settings)
+    return ends is not None and now < ends and is_windows(record) and not record.report_evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +283,8 @@ class SnapshotJudge:
     is_windows: bool
     report_max_age: float
     freeze_errors: VmFreezeErrors
+    # The VM's first guest report since start-up may still come: verdicts that need it are unknown.
+    awaiting_reports: bool = False
 
     def __call__(self, snapshot: SnapshotFacts) -> SnapshotJudgement:
         context = SnapshotContext(
@@ -274,12 +300,25 @@ class SnapshotJudge:
         )
         return judge(snapshot, context)
 
+    def settled(self, snapshot: SnapshotFacts) -> SnapshotJudgement | None:
+        """The judgement, or None while it waits for a guest report that has not arrived yet.
+
+        Without guest evidence a Windows snapshot is judged application-consistent; just after
+        start-up that would only mean the exporter has not heard from the guest yet.
+        """
+        judgement = self(snapshot)
+        if self.awaiting_reports and judgement.consistency == "application" and self.evidence(snapshot) is None:
+            return None
+        return judgement
+
     def evidence(self, snapshot: SnapshotFacts) -> GuestEvidence | None:
         """What the guest said about VSS when the snapshot was taken (Windows guests only)."""
         if not self.is_windows:
             return None
         moment = snapshot.taken_at if snapshot.taken_at is not None else snapshot.requested_at
-        evidence = self.record.evidence_at(moment, self.report_max_age)
+        evidence = self.record.evidence_at(moment, self.report_max_age) or self.record.evidence_standing_in_for(
+            moment, self.report_max_age
+        )
         if (evidence is None or evidence.vss_blocker is None) and self.record.fsfreeze_unavailable_at(moment):
             writers_failed = evidence.writers_failed if evidence else None
             evidence = GuestEvidence(writers_failed=writers_failed, vss_blocker="fsfreeze_unavailable")
@@ -289,7 +328,9 @@ class SnapshotJudge:
         """Creation time of the newest Succeeded snapshot at level 2 or above."""
         for snapshot in sorted(self.record.snapshots.values(), key=lambda s: (s.requested_at, s.name), reverse=True):
             if snapshot.phase == "Succeeded":
-                judgement = self(snapshot)
+                judgement = self.settled(snapshot)
+                if judgement is None:
+                    return None  # a newer snapshot's verdict is still unknown
                 if judgement.level >= FILESYSTEM:
                     return judgement.timestamp
         return None
@@ -324,7 +365,8 @@ def next_change_at(record: VmRecord, *, now: float, settings: JudgeSettings) -> 
     """The earliest future time at which this VM's judgement changes by the clock alone.
 
     A snapshot in progress with an error fails at its deadline; a frozen filesystem becomes
-    stuck; a guest report expires. Nothing else in a VmState depends on the clock.
+    stuck; a guest report expires; the start-up wait for a Windows VM's first report ends.
+    Nothing else in a VmState depends on the clock.
     """
     moments: list[float] = []
     for snapshot in record.snapshots.values():
@@ -334,6 +376,9 @@ def next_change_at(record: VmRecord, *, now: float, settings: JudgeSettings) -> 
         moments.append(record.frozen_since + settings.stuck_frozen_after)
     if record.guest_report is not None:
         moments.append(record.guest_report.received_at + settings.guest_report_max_age)
+    grace_end = grace_ends_at(settings)
+    if grace_end is not None and awaiting_first_report(record, now=now, settings=settings):
+        moments.append(grace_end)  # verdicts held back for the first report are made without it
     future = [m for m in moments if m > now]
     # Just past the boundary, so the comparison that flips is already true when re-judged.
     return min(future) + 0.001 if future else None

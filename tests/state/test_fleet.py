@@ -314,3 +314,19 @@ def test_a_content_listed_before_its_vm_is_kept_and_dropped_with_it(fleet: Fleet
     fleet.delete(SNAPSHOT_CONTENTS.name, content, now)
     last = published.states[KEY].last_snapshot
     assert last is not None and last.failed_volumes == (("vs-data", "resource_exhausted"),)  # only the error's name
+
+
+def test_the_schedule_judges_a_waiting_snapshot_when_the_start_up_grace_ends(
+    published: Published, kubevirt_object
+) -> None:
+    created = datetime(2026, 8, 20, 2, 0, 9, tzinfo=UTC).timestamp()
+    started = created + 600
+    fleet = Fleet(on_state=published.on_state, settings=JudgeSettings(started_at=started, guest_report_grace=300))
+    fleet.upsert(VMIS.name, kubevirt_object("vmi-windows-agentconnected"), now=started)
+    fleet.upsert(SNAPSHOTS.name, _succeeded_at(kubevirt_object, "2026-08-20T02:00:09Z"), now=started)
+    assert published.states[KEY].snapshot_count == 1 and published.states[KEY].last_snapshot is None
+    fleet.tick(now=started + 299)
+    assert published.states[KEY].last_snapshot is None
+    fleet.tick(now=started + 301)
+    last = published.states[KEY].last_snapshot
+    assert last is not None and last.consistency == "application"  # no report came: judged without one

@@ -76,3 +76,22 @@ def test_evidence_at_a_moment_is_the_last_fresh_report_before_it() -> None:
     failed = record.evidence_at(150, max_age=1000)
     assert failed is not None and failed.writers_failed == 2
     assert record.evidence_at(150, max_age=10) is None  # the report was too old by then
+
+
+def test_the_earliest_report_stands_in_for_a_moment_before_every_report_received() -> None:
+    record = VmRecord(KEY)
+    record.add_guest_report(report(100, "vss_service_disabled"))
+    record.add_guest_report(report(200))
+    disabled = record.evidence_standing_in_for(50, max_age=1000)
+    assert disabled is not None and disabled.vss_blocker == "vss_service_disabled"
+    assert record.evidence_standing_in_for(50, max_age=40) is None  # the first report came too late
+    assert record.evidence_standing_in_for(150, max_age=1000) is None  # the moment had its own report
+
+
+def test_a_trimmed_earlier_report_still_keeps_later_ones_from_standing_in() -> None:
+    record = VmRecord(KEY)
+    for at in range(GUEST_REPORT_HISTORY + 1):
+        record.add_guest_report(report(float(10 * at)))
+    assert record.report_evidence[0][0] == 10  # the report at 0 is gone from the history
+    assert record.evidence_at(5, max_age=1000) is None
+    assert record.evidence_standing_in_for(5, max_age=1000) is None

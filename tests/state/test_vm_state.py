@@ -119,3 +119,62 @@ def test_next_change_is_the_earliest_clock_driven_boundary() -> None:
     record.snapshots["ns/a"] = snapshot("a", 10, phase="InProgress", failure_deadline=60.0)
     assert next_change_at(record, now=0, settings=SETTINGS) == 70.001
     assert next_change_at(record, now=80, settings=SETTINGS) is None
+
+
+def vss_disabled_report(at: float):
+    document = json.loads((REPORTS / "vss_service_disabled.json").read_text())
+    return parse_guest_report(document, received_at=at)
+
+
+GRACE = JudgeSettings(started_at=1000, guest_report_grace=300)
+
+
+def test_after_a_restart_the_first_report_stands_in_for_an_older_snapshot() -> None:
+    record = running_record()
+    record.snapshots["ns/a"] = snapshot("a", 900)  # taken before the exporter started at 1000
+    record.add_guest_report(vss_disabled_report(1100))
+    part = snapshot_part(record, now=1100, settings=GRACE, freeze_errors=NO_FREEZE_ERRORS)
+    assert part.last_snapshot is not None
+    assert (part.last_snapshot.consistency, part.last_snapshot.reason) == ("crash", "vss_service_disabled")
+    assert part.last_consistent_snapshot_timestamp is None
+
+
+def test_a_first_report_later_than_the_max_age_does_not_stand_in() -> None:
+    record = running_record()
+    record.snapshots["ns/a"] = snapshot("a", 900)
+    record.add_guest_report(vss_disabled_report(900 + SETTINGS.guest_report_max_age + 1))
+    part = snapshot_part(record, now=3000, settings=SETTINGS, freeze_errors=NO_FREEZE_ERRORS)
+    assert part.last_snapshot is not None and part.last_snapshot.consistency == "application"
+
+
+def test_during_the_grace_a_verdict_waiting_for_the_first_report_is_unknown() -> None:
+    record = running_record()
+    record.snapshots["ns/a"] = snapshot("a", 900)
+    waiting = snapshot_part(record, now=1100, settings=GRACE, freeze_errors=NO_FREEZE_ERRORS)
+    assert waiting.snapshot_count == 1
+    assert (waiting.last_snapshot, waiting.last_consistent_snapshot_timestamp) == (None, None)
+    assert next_change_at(record, now=1100, settings=GRACE) == 1300.001  # re-judged when the grace ends
+    ended = snapshot_part(record, now=1300.001, settings=GRACE, freeze_errors=NO_FREEZE_ERRORS)
+    assert ended.last_snapshot is not None and ended.last_snapshot.consistency == "application"
+    assert next_change_at(record, now=1300.001, settings=GRACE) is None
+
+
+def test_the_grace_holds_back_only_verdicts_that_need_the_guest() -> None:
+    record = running_record()
+    record.snapshots["ns/a"] = snapshot("a", 900, phase="Failed", error_message=ADD_VOLUME)
+    failed = snapshot_part(record, now=1100, settings=GRACE, freeze_errors=NO_FREEZE_ERRORS)
+    assert failed.last_snapshot is not None and failed.last_snapshot.consistency == "failed"
+    linux = running_record()
+    linux.set_vmi(VmiFacts(KEY, "uid-1", "Running", "node-1", True, None, False, False, "ubuntu", "Ubuntu", "24.04"), 0)
+    linux.set_guest(GuestInfo("uid-1", 1, "100.0.0", True, False, "ubuntu"))
+    linux.snapshots["ns/a"] = snapshot("a", 900)
+    judged = snapshot_part(linux, now=1100, settings=GRACE, freeze_errors=NO_FREEZE_ERRORS)
+    assert judged.last_snapshot is not None and judged.last_snapshot.consistency == "filesystem"
+    no_ingest = snapshot_part(record_with_snapshot(), now=1100, settings=SETTINGS, freeze_errors=NO_FREEZE_ERRORS)
+    assert no_ingest.last_snapshot is not None and no_ingest.last_snapshot.consistency == "application"
+
+
+def record_with_snapshot() -> VmRecord:
+    record = running_record()
+    record.snapshots["ns/a"] = snapshot("a", 900)
+    return record
