@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.kube.client import KubeClient
 from exporter.service import Exporter
@@ -20,9 +19,9 @@ from exporter.settings import Address, Settings
 from exporter.simulator import Simulator, SimulatorConfig
 from exporter.simulator.guest_reporter import run_guest_reporters
 from exporter.simulator.scenarios import SCENARIOS
+from tests.scraping import Samples, scrape_samples
 
 DEMO_VMS = tuple(f"{s.namespace}/{s.name}" for s in SCENARIOS)
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @dataclass
@@ -33,14 +32,7 @@ class Demo:
     session: aiohttp.ClientSession
 
     async def scrape(self) -> Samples:
-        async with self.session.get(self.url + "/metrics") as response:
-            assert response.status == 200
-            body = await response.text()
-        return {
-            (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(body)
-            for s in family.samples
-        }
+        return await scrape_samples(self.session, self.url)
 
     async def api(self, path: str) -> dict:
         async with self.session.get(self.url + path) as response:

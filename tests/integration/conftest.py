@@ -10,14 +10,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.kube.client import KubeClient
 from exporter.service import Exporter
 from exporter.settings import Address, Settings
 from exporter.simulator import Simulator, SimulatorConfig
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+from tests.scraping import Samples, scrape_samples
 
 
 @dataclass
@@ -28,14 +26,7 @@ class Running:
     session: aiohttp.ClientSession
 
     async def scrape(self) -> Samples:
-        async with self.session.get(self.url + "/metrics") as response:
-            assert response.status == 200
-            body = await response.text()
-        return {
-            (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(body)
-            for s in family.samples
-        }
+        return await scrape_samples(self.session, self.url)
 
     async def vm_names(self) -> list[str]:
         samples = await self.scrape()
