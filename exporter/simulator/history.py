@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import random
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,7 +25,14 @@ Predicate = Callable[[dict[str, Any]], bool]
 GuestInfoSource = Callable[[str, str], dict[str, Any] | None]
 
 class _Table:
-    __slots__ = ("_keys", "compacted", "history", "objects", "type", "watchers")
+    """One resource's objects, with their keys kept in list order as objects come and go.
+
+    The key list is maintained incrementally (one insort per new object, one removal per deleted
+    one) rather than re-sorted: a story that adds snapshots while a 100k-object list is being paged
+    would otherwise pay a full sort on every page.
+    """
+
+    __slots__ = ("compacted", "history", "keys", "objects", "type", "watchers")
 
     def __init__(self, rtype: ResourceType) -> None:
         self.type = rtype
@@ -33,15 +40,23 @@ class _Table:
         self.history: deque[Change] = deque()
         self.compacted = 0
         self.watchers: set[Watcher] = set()
-        self._keys: list[Key] | None = None
+        self.keys: list[Key] = []
 
-    def sorted_keys(self) -> list[Key]:
-        if self._keys is None:
-            self._keys = sorted(self.objects)
-        return self._keys
+    def add_key(self, key: Key) -> None:
+        keys = self.keys
+        if not keys or keys[-1] < key:
+            keys.append(key)
+        else:
+            insort(keys, key)
 
-    def invalidate(self) -> None:
-        self._keys = None
+    def remove_key(self, key: Key) -> None:
+        keys = self.keys
+        index = bisect_left(keys, key)
+        if index < len(keys) and keys[index] == key:
+            del keys[index]
+
+    def resort(self) -> None:
+        self.keys = sorted(self.objects)
 
 
 class ObjectStore:
@@ -119,7 +134,7 @@ class ObjectStore:
         entry = Entry(stored)
         table.objects[key] = entry
         if prev is None:
-            table.invalidate()
+            table.add_key(key)
         self._emit(table, Change(self._rv, "ADDED" if prev is None else "MODIFIED", entry, prev))
         return stored
 
@@ -133,7 +148,7 @@ class ObjectStore:
             self._rv += 1
             meta["resourceVersion"] = str(self._rv)
             table.objects[(meta["namespace"], meta["name"])] = Entry(obj)
-        table.invalidate()
+        table.resort()
         table.history.clear()
         table.compacted = self._rv
 
@@ -160,7 +175,7 @@ class ObjectStore:
         prev = table.objects.pop(key, None)
         if prev is None:
             return
-        table.invalidate()
+        table.remove_key(key)
         self._rv += 1
         final = {**prev.obj, "metadata": {**prev.obj["metadata"], "resourceVersion": str(self._rv)}}
         self._emit(table, Change(self._rv, "DELETED", Entry(final), prev))
@@ -192,7 +207,7 @@ class ObjectStore:
     def list(self, resource: str) -> list[dict[str, Any]]:
         """Copies of all objects of a resource, ordered by namespace and name."""
         table = self._table(resource)
-        return [copy.deepcopy(table.objects[key].obj) for key in table.sorted_keys()]
+        return [copy.deepcopy(table.objects[key].obj) for key in table.keys]
 
     def entry(self, resource: str, namespace: str, name: str) -> Entry | None:
         table = self._table(resource)
@@ -209,7 +224,7 @@ class ObjectStore:
     ) -> tuple[list[Entry], Key | None, int | None]:
         """Objects in key order after ``after``: (entries, key to continue after or None, remaining count)."""
         table = self._table(resource)
-        keys = table.sorted_keys()
+        keys = table.keys
         if namespace is None:
             lo, hi = 0, len(keys)
         else:
