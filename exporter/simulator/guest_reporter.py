@@ -194,23 +194,26 @@ async def _report_forever(
     first_retry = min(1.0, interval)
     retry = first_retry
     log = _log.bind(namespace=target.namespace, name=target.name, source=target.ip)
-    connector = aiohttp.TCPConnector(local_addr=(target.ip, 0), limit=1)
     timeout = aiohttp.ClientTimeout(total=SEND_TIMEOUT_SECONDS)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        while True:
-            document = build_report_document(
-                target.profile,
-                hostname=getattr(target, "hostname", "") or _hostname(target.name),
-                generated_at=clock(),
-                volumes=getattr(target, "volumes", ()),
-            )
-            if await _send(session, log, url=url, token=token, document=document):
-                retry = first_retry
-                delay = interval * rng.uniform(0.9, 1.1)
-            else:
-                delay = retry * rng.uniform(0.9, 1.1)
-                retry = min(retry * 2, interval)
-            await asyncio.sleep(delay)
+    while True:
+        document = build_report_document(
+            target.profile,
+            hostname=getattr(target, "hostname", "") or _hostname(target.name),
+            generated_at=clock(),
+            volumes=getattr(target, "volumes", ()),
+        )
+        # A connection per report, closed after it, bound to the guest's own address: as a scheduled
+        # task in the guest does it, and a large fleet holds no idle sockets or pools between reports.
+        connector = aiohttp.TCPConnector(local_addr=(target.ip, 0), limit=1, force_close=True)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            sent = await _send(session, log, url=url, token=token, document=document)
+        if sent:
+            retry = first_retry
+            delay = interval * rng.uniform(0.9, 1.1)
+        else:
+            delay = retry * rng.uniform(0.9, 1.1)
+            retry = min(retry * 2, interval)
+        await asyncio.sleep(delay)
 
 
 async def _send(

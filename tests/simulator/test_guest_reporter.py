@@ -47,10 +47,13 @@ class Recorder:
 
     statuses: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    peers: list[tuple[str, int]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.Response:
-        peer = request.transport.get_extra_info("peername")[0] if request.transport else ""
+        address = request.transport.get_extra_info("peername") if request.transport else ("", 0)
+        peer = address[0]
+        self.peers.append((address[0], address[1]))
         self.received.append(Received(peer, request.headers.get("Authorization", ""), await request.json()))
         self.changed.set()
         status = self.statuses.pop(0) if self.statuses else 202
@@ -104,6 +107,18 @@ async def test_each_target_reports_from_its_own_address_repeatedly() -> None:
     assert (first.document["hostname"], second.document["hostname"]) == ("WIN-SQL-01", "WIN-SQL-02")
     assert first.document["generatedAt"] == "2025-09-14T10:15:00Z"
     assert parse_guest_report(second.document, received_at=0.0).writers_failed == 2
+
+
+async def test_each_report_uses_a_connection_of_its_own_that_is_not_kept_open() -> None:
+    target = Target("prod", "win-sql-01", "127.0.0.2", "healthy")
+    recorder = Recorder()
+    async with recording_server(recorder) as url:
+        reporters = run_guest_reporters([target], url=url, token=TOKEN, interval=0.02, clock=lambda: 0.0)
+        async with running(reporters):
+            await recorder.wait_for(lambda: len(recorder.received) >= 3)
+
+    assert len(set(recorder.peers)) == len(recorder.peers)
+    assert {ip for ip, _ in recorder.peers} == {"127.0.0.2"}
 
 
 async def test_failed_sends_are_retried_not_raised() -> None:
