@@ -287,6 +287,13 @@ HRESULTS: Final[MappingProxyType[int, HResult]] = _table(
         "qga-vss.dll or VSSAPI.DLL missing.",
         "unknown",
     ),
+    HResult(
+        0x8007007F,
+        "ERROR_PROC_NOT_FOUND",
+        "The specified procedure could not be found.",
+        "VSSAPI.DLL lacks CreateVssBackupComponents, or loading it failed when qemu-ga started.",
+        "unknown",
+    ),
     HResult(0x80004004, "E_ABORT", "The operation was aborted.", "", "unknown"),
     HResult(
         0x80004005, "E_FAIL", "Unspecified error.", "qemu-ga uses it for its own frozen-event timeouts.", "unknown"

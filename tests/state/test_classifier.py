@@ -32,6 +32,7 @@ WINDOWS_TEXT: dict[int, tuple[str, str | None]] = {
         "service_disabled",
     ),
     0x80004005: ("Unspecified error", None),
+    0x7F: ("The specified procedure could not be found.", None),  # ERROR_PROC_NOT_FOUND, a bare Win32 code
 }
 # The cause vocabulary's HRESULTs, straight from the product spec.
 HRESULT_CAUSE: dict[int, str] = {
@@ -89,12 +90,12 @@ class Template:
 VSS_TEMPLATES = (
     # requester.cpp:306
     Template("create-event", "failed to create event Global\\QGAVSSEvent-frozen", "vss_init", hresults=(0x80070005,)),
-    # requester.cpp@bc260abb96:351-352
+    # requester.cpp@bc260abb96:351-352 passes (HRESULT)ERROR_PROC_NOT_FOUND, a Win32 code, not an HRESULT
     Template(
         "proc-address-absent",
         "CreateVssBackupComponents proc address absent. Did you call requester_init()?",
         "vss_init",
-        hresults=(0x80004005,),
+        hresults=(0x7F,),
     ),
     # requester.cpp:326
     Template("create-backup-components", "failed to create VSS backup components", "vss_init", hresults=(0x80070005,)),
@@ -369,6 +370,11 @@ PLAIN_TEMPLATES = (
 )
 
 
+def as_hresult(code: int) -> int:
+    """HRESULT_FROM_WIN32 for a bare Win32 code (qemu-ga passes some GetLastError() values unconverted)."""
+    return code if code > 0xFFFF else 0x80070000 | code
+
+
 @dataclass(frozen=True)
 class Shape:
     """One way qemu-ga formats ``<message>: <suffix>``; the expected HRESULT and cause follow from it."""
@@ -555,7 +561,7 @@ def test_vss_message_in_every_shape_and_layer(template: Template, shape: Shape, 
 
     assert_in_vocabulary(result)
     assert (result.reason, result.cause) == (expected_reason(template, layer), shape.cause)
-    assert result.hresult == (None if shape.hresult is None else f"0x{shape.hresult:08x}")
+    assert result.hresult == (None if shape.hresult is None else f"0x{as_hresult(shape.hresult):08x}")
     assert result.volume == template.volume
     assert result.command == expected_command(template, layer)
     assert result.message == shape.text.strip()

@@ -137,3 +137,14 @@ def test_advice_covers_every_label() -> None:
     for advice in (*REASON_ADVICE.values(), *CAUSE_ADVICE.values()):
         assert advice.summary and "\n" not in advice.summary
         assert advice.remediation.strip()
+
+
+def test_bare_win32_code_of_the_missing_vss_entry_point_is_named() -> None:
+    # qemu qga/vss-win32/requester.cpp@bc260abb96:351-352: err_set(errset, (HRESULT)ERROR_PROC_NOT_FOUND, ...)
+    # when requester_init() never resolved CreateVssBackupComponents from VSSAPI.DLL (requester.cpp:72-82).
+    result = classifier.classify(
+        "CreateVssBackupComponents proc address absent. Did you call requester_init()?: "
+        "The specified procedure could not be found. (error: 7f)"
+    )
+
+    assert (result.reason, result.hresult, result.hresult_name) == ("vss_init", "0x8007007f", "ERROR_PROC_NOT_FOUND")
