@@ -272,8 +272,8 @@ VSS_TEMPLATES = (
 )
 
 # Messages without an HRESULT (reference/qga-vss.md 1.5, 1.7 and 5): used as they are.
-# Lines are of qemu/qemu at the file blobs named (from the commits' patches); the Linux and hook messages, and
-# the disable reasons' own lines in qga/main.c, are cited by reference/qga-vss.md only.
+# Lines are of qemu/qemu at the commit or file blob named (blobs from the commits' patches). One message, "Mount
+# point '%s' not found", has no upstream line: qemu-ga never raises it (see its template).
 PLAIN_TEMPLATES = (
     # qga/commands-win32.c:1234 (blob 5866cc2e3c, "qga: don't disable fsfreeze commands if vss_init fails", June 2024)
     Template("vss-init-9.1", "fsfreeze not possible as VSS failed to initialize", "vss_init"),
@@ -284,19 +284,22 @@ PLAIN_TEMPLATES = (
         "vss_init",
         agent_command="guest-fsfreeze-freeze-list",
     ),
+    # qga/vss-win32.c:160 (67ef811ed1): error_setg_win32(GetLastError()) after GetProcAddress() (:158) of func_name
+    # (:150) in QGA_VSS_DLL (:19). A missing export sets ERROR_PROC_NOT_FOUND, not ERROR_MOD_NOT_FOUND.
     Template(
         "vss-dll-missing",
-        "failed to load requester_freeze from qga-vss.dll: The specified module could not be found.",
+        "failed to load requester_freeze from qga-vss.dll: The specified procedure could not be found.",
         "vss_init",
     ),
-    # qapi/qmp-dispatch.c:158-163 (blob 5e597c76f7), with qga/main.c's frozen-state reason
+    # qapi/qmp-dispatch.c:158-163 (blob 5e597c76f7), with the reason ga_set_frozen() gives, qga/main.c:378 (blob
+    # f2cc8e89a3, the same patch), still qga/main.c:441 (blob 6ae911eb15) until 9.1 centralised the filters
     Template(
         "disabled-frozen",
         "Command guest-fsfreeze-freeze has been disabled: the agent is in frozen state",
         "agent_frozen_state",
         default_command=FREEZE,
     ),
-    # qapi/qmp-dispatch.c:158-163 (blob 5e597c76f7), with qga/main.c's frozen-state reason
+    # qapi/qmp-dispatch.c:158-163 (blob 5e597c76f7), with the frozen-state reason, qga/main.c:378 (blob f2cc8e89a3)
     Template(
         "disabled-frozen-fsinfo",
         "Command guest-get-fsinfo has been disabled: the agent is in frozen state",
@@ -304,9 +307,11 @@ PLAIN_TEMPLATES = (
         default_command="guest-get-fsinfo",
         agent_command="guest-get-fsinfo",
     ),
-    # qapi/qmp-dispatch.c:158-163 (blob 5e597c76f7): "Command %s has been disabled%s%s", no reason given
+    # qapi/qmp-dispatch.c:158-163 (blob 5e597c76f7): "Command %s has been disabled%s%s", no reason given; the
+    # block-list passes NULL, qga/main.c:1332 (blob f2cc8e89a3)
     Template("disabled-no-reason", "Command guest-fsfreeze-freeze has been disabled", "command_disabled"),
-    # qapi/qmp-dispatch.c:158-163 (blob 5e597c76f7), with qga/main.c's allow/block-list reason
+    # qapi/qmp-dispatch.c:158-163 (blob 5e597c76f7), with qga/main.c:487 (blob b8f7b1e4a3, "qga: centralize logic
+    # for disabling/enabling commands", July 2024): from 9.1 the reason for the frozen state (:460-469) too
     Template(
         "disabled-not-allowed",
         "Command guest-fsfreeze-freeze has been disabled: the command is not allowed",
@@ -320,6 +325,7 @@ PLAIN_TEMPLATES = (
         direction=THAW,
         default_command=THAW,
     ),
+    # qga/commands-linux.c:244 (4718359e0e), qmp_guest_fsfreeze_do_freeze_list(); error_setg_errno() adds ": <strerror>"
     Template(
         "linux-open-permission",
         "failed to open /.snapshots: Permission denied",
@@ -327,18 +333,24 @@ PLAIN_TEMPLATES = (
         volume="/.snapshots",
         bare_cause="access_denied",
     ),
+    # qga/commands-linux.c:263 (4718359e0e): any FIFREEZE errno but EOPNOTSUPP and EBUSY (:262)
     Template("linux-freeze-einval", "failed to freeze /boot: Invalid argument", "linux_freeze_failed", volume="/boot"),
+    # qga/commands-linux.c:263 (4718359e0e): the mount point as /proc/self/mountinfo has it, octal escapes decoded
     Template(
         "linux-freeze-space",
         "failed to freeze /var/lib/my data: Input/output error",
         "linux_freeze_failed",
         volume="/var/lib/my data",
     ),
+    # qga/commands-linux.c:87 (4718359e0e): error_setg(), so no errno text, and only for /proc/self/mounts (:81),
+    # the fallback when /proc/self/mountinfo cannot be opened (:161-163)
     Template(
         "linux-mtab",
-        "failed to open mtab file: '/proc/self/mountinfo': No such file or directory",
+        "failed to open mtab file: '/proc/self/mounts'",
         "linux_freeze_failed",
     ),
+    # No upstream line: qemu-ga never raises this. freeze-list skips mounts not in the list (qga/commands-linux.c:
+    # 231-240, 4718359e0e) and ignores listed paths that are not mounted. Kept because the classifier matches it.
     Template(
         "linux-mount-point",
         "Mount point '/data' not found",
@@ -346,20 +358,26 @@ PLAIN_TEMPLATES = (
         volume="/data",
         agent_command="guest-fsfreeze-freeze-list",
     ),
+    # qga/commands-posix.c:750 (blob 545f3c99dc), execute_fsfreeze_hook(), removed in 9.1 (blob 9b993772f5)
     Template(
         "hook-access",
         "can't access fsfreeze hook '/etc/qemu/fsfreeze-hook': No such file or directory",
         "fsfreeze_hook_failed",
         default_command=None,
     ),
+    # qga/commands-posix.c:782 (blob 545f3c99dc), until 9.1
     Template("hook-status", "fsfreeze hook has failed with status 1", "fsfreeze_hook_failed", default_command=None),
+    # qga/commands-posix.c:776 (blob 545f3c99dc), until 9.1
     Template("hook-abnormal", "fsfreeze hook has terminated abnormally", "fsfreeze_hook_failed", default_command=None),
+    # qga/commands-posix.c:203 (blob 9b993772f5, "qga/commands-posix: execute_fsfreeze_hook: use ga_run_command
+    # helper", 9.1), ga_run_command() with no output captured, action "execute fsfreeze hook" (:751)
     Template(
         "hook-new-status",
         "child process has failed to execute fsfreeze hook: exit status 1",
         "fsfreeze_hook_failed",
         default_command=None,
     ),
+    # qga/commands-posix.c:191 (blob 9b993772f5), ga_run_command(), the hook ended by a signal, no output captured
     Template(
         "hook-new-abnormal",
         "child process has terminated abnormally",
