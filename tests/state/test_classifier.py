@@ -287,7 +287,7 @@ PLAIN_TEMPLATES = (
     # qga/vss-win32.c:160 (67ef811ed1): error_setg_win32(GetLastError()) after GetProcAddress() (:158) of func_name
     # (:150) in QGA_VSS_DLL (:19). A missing export sets ERROR_PROC_NOT_FOUND, not ERROR_MOD_NOT_FOUND.
     Template(
-        "vss-dll-missing",
+        "requester-freeze-entry-missing",
         "failed to load requester_freeze from qga-vss.dll: The specified procedure could not be found.",
         "vss_init",
     ),
