@@ -33,6 +33,7 @@ MAX_TEXT = 64 * 1024
 SEEN_PER_VM = 512
 EPISODES_PER_REASON = 16
 THAW_MATCH_SLACK = 120.0
+HOLD_WRITES_TIMEOUT = "hold_writes_timeout"
 
 SNAPSHOT, EVENT, LAUNCHER_LOG, BACKUP = "snapshot", "event", "launcher_log", "backup"
 
@@ -248,6 +249,8 @@ class _VmLedger:
     thaw_failures: list[tuple[float, str | None, str]] = field(default_factory=list)
     #: The newest successful freeze or thaw seen in the launcher log: (time, FROZEN or THAWED).
     transition: tuple[float, str] | None = None
+    #: ``vm_summary`` of this ledger until it changes: every publish of the VM asks for it.
+    summary: VmFreezeErrors | None = None
 
     def counts(self) -> dict[tuple[str, str], int]:
         counts = dict(self.retired)
@@ -275,6 +278,7 @@ class FreezeErrorLedger:
         ledger.seen[observation.identity] = None
         if len(ledger.seen) > SEEN_PER_VM:
             ledger.seen.popitem(last=False)
+        ledger.summary = None  # whatever follows may change it; kept only while nothing is added
         if observation.transition is not None:
             newest = (observation.at, observation.transition)
             if ledger.transition is not None and newest <= ledger.transition:
@@ -337,17 +341,9 @@ class FreezeErrorLedger:
         ledger = self._vms.get(key)
         if ledger is None:
             return NO_FREEZE_ERRORS
-        newest = None
-        if ledger.newest is not None:
-            observation, classification = ledger.newest
-            newest = NewestFreezeError(classification, observation.source, observation.at)
-        return VmFreezeErrors(
-            counts=tuple(sorted((reason, cause, n) for (reason, cause), n in ledger.counts().items())),
-            last_by_reason=tuple(sorted(ledger.last_by_reason.items())),
-            newest=newest,
-            thaw_failures=tuple(ledger.thaw_failures),
-            frozen_at=ledger.transition[0] if ledger.transition and ledger.transition[1] == FROZEN else None,
-        )
+        if ledger.summary is None:
+            ledger.summary = _summarise(ledger)
+        return ledger.summary
 
     def episodes(self, key: VmKey) -> tuple[EpisodeView, ...]:
         """The VM's remembered failure episodes, newest first."""
@@ -393,15 +389,16 @@ class VmFreezeErrors:
 
         The 10 s hold limit wins over other thaw failures when both were seen.
         """
+        if not self.thaw_failures:
+            return None  # the common case, asked for every snapshot of every VM judged
         end = (snapshot.taken_at or snapshot.requested_at) + THAW_MATCH_SLACK
-        reasons = {
-            reason
-            for at, uid, reason in self.thaw_failures
-            if uid == snapshot.uid or (uid is None and snapshot.requested_at <= at <= end)
-        }
-        if not reasons:
-            return None
-        return "hold_writes_timeout" if "hold_writes_timeout" in reasons else min(reasons)
+        found: str | None = None
+        for at, uid, reason in self.thaw_failures:
+            if uid == snapshot.uid or (uid is None and snapshot.requested_at <= at <= end):
+                if reason == HOLD_WRITES_TIMEOUT:
+                    return reason
+                found = reason if found is None else min(found, reason)
+        return found
 
     def newest_detail(self, filesystems: Iterable[GuestFilesystem]) -> FreezeErrorDetail | None:
         """The newest error as the info series shows it, its volume mapped to a guest mount point."""
@@ -422,6 +419,20 @@ class VmFreezeErrors:
 
 
 NO_FREEZE_ERRORS = VmFreezeErrors()
+
+
+def _summarise(ledger: _VmLedger) -> VmFreezeErrors:
+    newest = None
+    if ledger.newest is not None:
+        observation, classification = ledger.newest
+        newest = NewestFreezeError(classification, observation.source, observation.at)
+    return VmFreezeErrors(
+        counts=tuple(sorted((reason, cause, n) for (reason, cause), n in ledger.counts().items())),
+        last_by_reason=tuple(sorted(ledger.last_by_reason.items())),
+        newest=newest,
+        thaw_failures=tuple(ledger.thaw_failures),
+        frozen_at=ledger.transition[0] if ledger.transition and ledger.transition[1] == FROZEN else None,
+    )
 
 
 def _newest(ledger: _VmLedger) -> float:

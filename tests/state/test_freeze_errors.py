@@ -19,7 +19,7 @@ from exporter.state.freeze_errors import (
     from_snapshot,
     mount_point_of,
 )
-from exporter.state.records import GuestFilesystem, VmKey
+from exporter.state.records import GuestFilesystem, SnapshotFacts, VmKey
 from exporter.state.snapshots import parse_snapshot
 
 KEY = VmKey("default", "win2019")
@@ -401,3 +401,43 @@ def test_the_newest_transition_wins_whatever_the_order() -> None:
         for observation in order:
             ledger.add(observation)
         assert ledger.vm_summary(KEY).frozen_at == observations[2].at
+
+
+def test_the_summary_is_kept_until_an_observation_changes_the_ledger() -> None:
+    # Every publish of a VM asks for its summary; building it anew each time cost CPU at scale.
+    ledger = FreezeErrorLedger(gap=600)
+    ledger.add(observation(1000))
+    first = ledger.vm_summary(KEY)
+    assert ledger.vm_summary(KEY) is first
+    assert not ledger.add(observation(1000))  # a replay changes nothing
+    assert ledger.vm_summary(KEY) == first
+    ledger.add(observation(1005))
+    second = ledger.vm_summary(KEY)
+    assert second is not first and second.last_by_reason == (("add_volume_to_snapshot_set", 1005.0),)
+    assert second.counts == first.counts == (("add_volume_to_snapshot_set", "unknown", 1),)
+
+
+SNAPSHOT_FACTS = SnapshotFacts(KEY, "uid-1", "snap-1", 0.0, "Succeeded", ("Online", "GuestAgent"))
+_THAW_REASONS = st.sampled_from(["hold_writes_timeout", "thaw_failed", "thaw_other"])
+
+
+@given(
+    failures=st.lists(
+        st.tuples(st.floats(0, 400), st.sampled_from([None, "uid-1", "uid-2"]), _THAW_REASONS), max_size=8
+    ),
+    requested=st.floats(0, 300),
+    taken=st.one_of(st.none(), st.floats(0, 300)),
+)
+def test_thaw_failure_during_picks_the_hold_limit_else_the_first_reason_by_name(
+    failures: list[tuple[float, str | None, str]], requested: float, taken: float | None
+) -> None:
+    snapshot = dataclasses.replace(SNAPSHOT_FACTS, uid="uid-1", requested_at=requested, taken_at=taken)
+    end = (taken or requested) + 120.0
+    matching = {
+        reason
+        for at, uid, reason in failures
+        if uid == "uid-1" or (uid is None and requested <= at <= end)
+    }
+    expected = None if not matching else "hold_writes_timeout" if "hold_writes_timeout" in matching else min(matching)
+    summary = dataclasses.replace(NO_FREEZE_ERRORS, thaw_failures=tuple(failures))
+    assert summary.thaw_failure_during(snapshot) == expected
