@@ -218,7 +218,8 @@ async def _simulator(vms: int, options: Options, workdir: Path, report_url: str)
         "--guest-reports-to", report_url, "--guest-report-token-file", str(token_file),
         "--guest-report-interval", str(options.report_interval),
         "--snapshot-interval", str(options.snapshot_interval),
-        # Enough history that listing every snapshot completes before its continue token expires.
+        # Enough watch history that a watch resumes after a slow first list; continue tokens expire
+        # only by compaction, every 300 s as kube-apiserver's default.
         "--history-limit", str(max(20_000, 2 * vms)),
     ]
     with process("simulator", command, workdir, nice=options.nice) as child:

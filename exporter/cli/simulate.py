@@ -49,6 +49,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value
+
+
 def _rate(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -97,8 +104,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     guests.add_argument("--guest-report-interval", type=_positive(float), default=300.0, metavar="SECONDS",
                         help="seconds between reports of one guest; the first ones are spread over it (default 300)")
     parser.add_argument("--history-limit", type=_positive(int), default=20_000, metavar="N",
-                        help="changes kept per resource for watches and continue tokens (default 20000; a large "
-                        "fleet's story may need more, so that listing it completes)")
+                        help="changes kept per resource for resuming watches, as the API server's watch cache "
+                        "(default 20000)")
+    parser.add_argument("--compaction-interval", type=_non_negative, default=300.0, metavar="SECONDS",
+                        help="real seconds between compactions, as kube-apiserver's --etcd-compaction-interval: a "
+                        "list continued at a compacted revision is 410 Expired (default 300; 0: never)")
     faults = parser.add_argument_group("fault injection")
     faults.add_argument("--guestosinfo-delay", type=float, default=0.0, metavar="SECONDS",
                         help="delay every guest-agent subresource answer")
@@ -145,6 +155,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[SimulatorConfig, ServeOp
         vms=args.vms, seed=args.seed, host=host, port=port, tls=args.tls, kubevirt_version=args.kubevirt_version,
         time_speed=args.time_speed, story=args.story and args.objects is None,
         snapshot_interval=args.snapshot_interval, history_limit=args.history_limit,
+        compaction_interval=args.compaction_interval or None,
     )
     options = ServeOptions(
         kubeconfig=args.write_kubeconfig, guestosinfo_delay=args.guestosinfo_delay,

@@ -137,7 +137,7 @@ class ApiHandlers:
         if token:
             try:
                 list_rv, after = decode_continue(token)
-                store.check_not_expired(served.plural, list_rv)
+                store.check_readable(list_rv)
             except ValueError as exc:
                 return status_response(400, "BadRequest", str(exc))
             except Expired:
@@ -146,7 +146,7 @@ class ApiHandlers:
         elif query.get("resourceVersion") and query.get("resourceVersionMatch") == "Exact":
             try:
                 exact = int(query["resourceVersion"])
-                store.check_not_expired(served.plural, exact)
+                store.check_readable(exact)
             except ValueError:
                 return status_response(400, "BadRequest", "invalid resourceVersion")
             except Expired as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import random
+import time
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -23,6 +24,43 @@ from exporter.simulator.streams import LogFollower, Stream, StreamEnd, Watcher
 Key = tuple[str, str]
 Predicate = Callable[[dict[str, Any]], bool]
 GuestInfoSource = Callable[[str, str], dict[str, Any] | None]
+
+class Compaction:
+    """etcd compaction as kube-apiserver requests it, on a timer rather than by change count.
+
+    Every ``interval`` seconds the API server compacts etcd up to the revision it recorded at the
+    previous request (none at the first), so a revision stays readable for one to two intervals
+    whatever the write rate (kubernetes/kubernetes staging/src/k8s.io/apiserver/pkg/storage/etcd3/
+    compact.go ``runCompactLoop``/``compact`` at 03e32bd; the interval is ``--etcd-compaction-interval``,
+    ``DefaultCompactInterval = 5 * time.Minute`` in pkg/storage/storagebackend/config.go:31 at 010528e).
+    A continue token names the revision its list was read at: it expires with that revision.
+    """
+
+    __slots__ = ("_monotonic", "_next", "_recorded", "compacted", "interval")
+
+    def __init__(self, interval: float | None, monotonic: Callable[[], float]) -> None:
+        self.interval = interval if interval else None  # None or 0: never compacted by the clock
+        self._monotonic = monotonic
+        self._next = monotonic() + interval if self.interval else 0.0
+        self._recorded: int | None = None
+        self.compacted = 0
+
+    def advance(self, rv: int) -> None:
+        """Run the compactions due by now; ``rv`` is the current revision, unchanged since they fell due
+        because every write calls this first."""
+        if self.interval is None:
+            return
+        now = self._monotonic()
+        if now < self._next:
+            return
+        due = int((now - self._next) // self.interval) + 1
+        if self._recorded is not None:
+            self.compacted = max(self.compacted, self._recorded)
+        if due > 1:  # the second of them compacts up to what the first recorded: the current revision
+            self.compacted = max(self.compacted, rv)
+        self._recorded = rv
+        self._next += due * self.interval
+
 
 class _Table:
     """One resource's objects, with their keys kept in list order as objects come and go.
@@ -73,8 +111,11 @@ class ObjectStore:
         history_limit: int = 20_000,
         stream_limit: int = 10_000,
         log_limit: int = 2_000,
+        compaction_interval: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clock = clock
+        self._compaction = Compaction(compaction_interval, monotonic)
         self._rng = random.Random(f"store-{seed}")
         self._history_limit = history_limit
         self._stream_limit = stream_limit
@@ -128,6 +169,7 @@ class ObjectStore:
             meta["creationTimestamp"] = prev_meta.get("creationTimestamp") or rfc3339(self._clock())
         if key[0] and prev is None:
             self._ensure_namespace(key[0])
+        self._compaction.advance(self._rv)
         self._rv += 1
         meta["resourceVersion"] = str(self._rv)
         stored = {"apiVersion": table.type.api_version, "kind": table.type.kind, **obj, "metadata": meta}
@@ -176,6 +218,7 @@ class ObjectStore:
         if prev is None:
             return
         table.remove_key(key)
+        self._compaction.advance(self._rv)
         self._rv += 1
         final = {**prev.obj, "metadata": {**prev.obj["metadata"], "resourceVersion": str(self._rv)}}
         self._emit(table, Change(self._rv, "DELETED", Entry(final), prev))
@@ -196,6 +239,7 @@ class ObjectStore:
         for table in self._tables.values():
             table.history.clear()
             table.compacted = self._rv
+        self._compaction.compacted = self._rv
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -245,8 +289,18 @@ class ObjectStore:
             return entries, keys[index - 1], remaining
         return entries, None, None
 
+    def check_readable(self, rv: int) -> None:
+        """Raise Expired when revision ``rv`` has been compacted: a list continued or read at it fails.
+
+        Only compaction, by the clock or ``compact``, forgets a revision, never the number of writes: a
+        paged list under heavy writes completes if it takes less than one compaction interval.
+        """
+        self._compaction.advance(self._rv)
+        if rv < self._compaction.compacted:
+            raise Expired(rv, self._compaction.compacted)
+
     def check_not_expired(self, resource: str, rv: int) -> None:
-        """Raise Expired when history for ``resource`` no longer reaches back to ``rv``."""
+        """Raise Expired when the watch history of ``resource`` no longer reaches back to ``rv``."""
         table = self._table(resource)
         if rv < table.compacted:
             raise Expired(rv, table.compacted)

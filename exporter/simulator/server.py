@@ -66,6 +66,7 @@ class SimulatorConfig:
     bookmark_interval: float = 5.0  # real seconds between BOOKMARK events on a watch
     watch_timeout: float = 1800.0  # real seconds, when a watch names no timeoutSeconds
     history_limit: int = 20_000  # changes kept per resource for resuming watches
+    compaction_interval: float | None = 300.0  # real seconds between compactions (continue tokens); None: never
     stream_limit: int = 10_000  # events or lines queued for one client before it is dropped
 
 
@@ -184,7 +185,8 @@ class Simulator:
         self.clock = SimClock(start=start, speed=config.time_speed, monotonic=monotonic)
         self.token = derive_token(config.seed)
         self.store = ObjectStore(clock=self.clock.now, seed=config.seed, history_limit=config.history_limit,
-                                 stream_limit=config.stream_limit)
+                                 stream_limit=config.stream_limit, compaction_interval=config.compaction_interval,
+                                 monotonic=monotonic)
         self.faults = Faults(self.store, seed=config.seed)
         self.requests = RequestCounts()
         self.fleet: Fleet | None = None

@@ -40,6 +40,12 @@ def test_defaults() -> None:
     assert (config.host, config.port, config.vms, config.seed, config.tls) == ("127.0.0.1", 0, None, 1, True)
     assert (config.kubevirt_version, config.time_speed, config.story) == ("1.8.0", 1.0, True)
     assert options == simulate.ServeOptions()
+    assert config.compaction_interval == 300.0  # kube-apiserver's default --etcd-compaction-interval
+
+
+def test_compaction_interval_zero_turns_compaction_by_the_clock_off() -> None:
+    config, _ = simulate.config_from_args(parse("--compaction-interval", "0"))
+    assert config.compaction_interval is None
 
 
 def test_every_flag_reaches_the_config(tmp_path: Path) -> None:
@@ -47,12 +53,13 @@ def test_every_flag_reaches_the_config(tmp_path: Path) -> None:
         "--listen", "[::1]:8443", "--vms", "500", "--seed", "7", "--tls", "--kubevirt-version", "v1.5.2",
         "--time-speed", "30", "--no-story", "--snapshot-interval", "60", "--write-kubeconfig", str(tmp_path / "k"),
         "--guestosinfo-delay", "0.5", "--guestosinfo-fail-rate", "0.1", "--expire-watches-every", "20",
-        "--drop-streams-every", "30", "--malformed", "3",
+        "--drop-streams-every", "30", "--malformed", "3", "--history-limit", "50", "--compaction-interval", "90",
     ))
 
     assert (config.host, config.port, config.vms, config.seed, config.tls) == ("::1", 8443, 500, 7, True)
     assert (config.kubevirt_version, config.time_speed, config.story, config.snapshot_interval) == (
         "v1.5.2", 30.0, False, 60.0)
+    assert (config.history_limit, config.compaction_interval) == (50, 90.0)
     assert options == simulate.ServeOptions(
         kubeconfig=tmp_path / "k", guestosinfo_delay=0.5, guestosinfo_fail_rate=0.1, expire_watches_every=20.0,
         drop_streams_every=30.0, malformed=3)
@@ -60,7 +67,7 @@ def test_every_flag_reaches_the_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("argv", [
     ["--listen", "nowhere"], ["--listen", "127.0.0.1:99999"], ["--kubevirt-version", "latest"],
-    ["--time-speed", "0"], ["--guestosinfo-fail-rate", "2"], ["--vms", "-1"],
+    ["--time-speed", "0"], ["--guestosinfo-fail-rate", "2"], ["--vms", "-1"], ["--compaction-interval", "-1"],
 ])
 def test_bad_arguments_are_rejected(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -283,3 +283,77 @@ def test_serving_under_another_api_version_changes_only_api_version(store: Objec
     beta, alpha = json.loads(entry.json()), json.loads(entry.json("snapshot.kubevirt.io/v1alpha1"))
     assert beta["apiVersion"] == "snapshot.kubevirt.io/v1beta1"
     assert alpha == {**beta, "apiVersion": "snapshot.kubevirt.io/v1alpha1"}
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_revision_stays_readable_however_many_writes_follow_until_compaction() -> None:
+    # kube-apiserver compacts etcd on a timer, not by change count: a long list under heavy writes completes.
+    store = ObjectStore(clock=lambda: 1_800_000_000.0, history_limit=5, compaction_interval=300.0,
+                        monotonic=FakeMonotonic())
+    store.upsert("virtualmachineinstances", vmi("a"))
+    listed_at = store.resource_version
+    for phase in range(50):  # ten times the watch history
+        store.upsert("virtualmachineinstances", vmi("a", phase=str(phase)))
+
+    store.check_readable(listed_at)
+    with pytest.raises(Expired):  # watches still resume only within the bounded history
+        store.check_not_expired("virtualmachineinstances", listed_at)
+
+
+def test_compaction_forgets_the_revision_recorded_one_interval_earlier() -> None:
+    clock = FakeMonotonic()
+    store = ObjectStore(clock=lambda: 1_800_000_000.0, compaction_interval=300.0, monotonic=clock)
+    store.upsert("virtualmachineinstances", vmi("a"))
+    first = store.resource_version
+    clock.now = 299.0
+    store.upsert("virtualmachineinstances", vmi("a", phase="Running"))
+    clock.now = 300.0  # the first compaction only records the current revision (none at bootstrap)
+    store.check_readable(first)
+    recorded = store.resource_version
+    store.upsert("virtualmachineinstances", vmi("a", phase="Failed"))
+    newer = store.resource_version
+    clock.now = 599.0
+    store.check_readable(first)
+    clock.now = 600.0  # the second compacts up to what the first recorded
+
+    with pytest.raises(Expired, match=rf"too old resource version: {first} \({recorded}\)"):
+        store.check_readable(first)
+    store.check_readable(recorded)
+    store.check_readable(newer)
+    clock.now = 900.0
+    store.upsert("virtualmachineinstances", vmi("b"))  # a write sees the due compaction first
+    with pytest.raises(Expired):
+        store.check_readable(recorded)
+    store.check_readable(newer)  # what the second recorded, the third keeps
+
+
+def test_compactions_missed_while_idle_compact_up_to_the_current_revision() -> None:
+    clock = FakeMonotonic()
+    store = ObjectStore(clock=lambda: 1_800_000_000.0, compaction_interval=300.0, monotonic=clock)
+    store.upsert("virtualmachineinstances", vmi("a"))
+    before = store.resource_version - 1
+    clock.now = 1000.0  # three compactions fell due with no write between them
+    store.check_readable(store.resource_version)
+    with pytest.raises(Expired):
+        store.check_readable(before)
+
+
+def test_without_a_compaction_interval_only_compact_expires_a_revision() -> None:
+    clock = FakeMonotonic()
+    store = ObjectStore(clock=lambda: 1_800_000_000.0, monotonic=clock)
+    store.upsert("virtualmachineinstances", vmi("a"))
+    old = store.resource_version
+    store.upsert("virtualmachineinstances", vmi("a", phase="Running"))
+    clock.now = 1e9
+    store.check_readable(old)
+    store.compact()
+    with pytest.raises(Expired):
+        store.check_readable(old)
+    store.check_readable(store.resource_version)
