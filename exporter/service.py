@@ -347,6 +347,7 @@ class Exporter:
             results=self.metrics.guest_reports,
             clock=self.clock,
             forwarder=self.forwarder,
+            attributable=lambda: VMIS in self.readiness.synced,
         )
 
     async def run(self, stop: asyncio.Event, *, extra_tasks: Sequence[Callable[[], Any]] = ()) -> None:

@@ -1,4 +1,4 @@
-"""The composition root's sink: full lists are fed in chunks, so the event loop keeps serving."""
+"""The composition root: lists are fed in chunks so the event loop keeps serving; guest reports wait for VMIs."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from exporter.render.store import MetricsStore
 from exporter.self_metrics import SelfMetrics
-from exporter.service import RELIST_CHUNK, FleetSink
+from exporter.service import RELIST_CHUNK, VMIS, Exporter, FleetSink
+from exporter.settings import Settings
 from exporter.state.fleet import Fleet
 from exporter.web.health import Readiness
 
@@ -65,3 +67,22 @@ async def test_a_large_list_yields_to_the_event_loop_and_then_prunes() -> None:
     assert turns >= 5  # the other task ran between chunks
     assert any(0 < size < len(items) for size in sizes_seen)  # and saw the list arrive in parts
     assert len(store) == 10  # pruned at the end of the second list
+
+
+class _NoCluster:
+    host = "(none)"
+
+    def report_to(self, metrics: object) -> None:
+        pass
+
+
+async def test_guest_reports_from_unknown_addresses_wait_for_the_first_list_of_vmis() -> None:
+    exporter = Exporter(Settings(), client=_NoCluster(), guest_report_token="t" * 32)  # type: ignore[arg-type]
+    headers = {"Authorization": "Bearer " + "t" * 32, "Content-Type": "application/json"}
+    async with TestServer(exporter.guest_report_app()) as server, TestClient(server) as client:
+        before = await client.post("/api/v1/guest-reports", data=b"{}", headers=headers)
+        exporter.readiness.mark_synced(VMIS)
+        after = await client.post("/api/v1/guest-reports", data=b"{}", headers=headers)
+
+    assert before.status == 503 and int(before.headers["Retry-After"]) >= 1
+    assert after.status == 403  # listed, and still no VMI has this address

@@ -53,6 +53,8 @@ $EventSource = 'kubevirt-vss-exporter'
 $MaxVssadminChars = 49152
 $MaxVolumes = 64
 $ServiceNames = @('VSS', 'SWPRV', 'QEMU Guest Agent', 'QEMU Guest Agent VSS Provider')
+# Longest Retry-After waited for within one run; a longer one is left to the next scheduled run.
+$MaxRetryWaitSec = 60
 
 function Limit-Text {
     param([string] $Text, [int] $MaxLength)
@@ -266,7 +268,7 @@ function Get-RetryAfterSeconds {
     if ($exception -is [System.Net.WebException] -and $null -ne $exception.Response) {
         $value = 0
         if ([int]::TryParse([string] $exception.Response.Headers['Retry-After'], [ref] $value) -and $value -gt 0) {
-            return [math]::Min($value, 60)
+            return $value
         }
     }
     return 0
@@ -290,6 +292,11 @@ function Send-Report {
             if ($status -ge 400 -and $status -lt 500 -and $status -ne 429) { break }
             if ($attempt -lt $MaxAttempts) {
                 $delay = Get-RetryAfterSeconds -ErrorRecord $_
+                if ($delay -gt $MaxRetryWaitSec) {
+                    # 503 while the exporter lists the fleet: sending sooner than asked only adds load.
+                    $failure = "$failure; the exporter asked to retry after $delay s, left to the next run"
+                    break
+                }
                 if ($delay -le 0) { $delay = [math]::Pow(2, $attempt) + (Get-Random -Minimum 0.0 -Maximum 1.0) }
                 Start-Sleep -Milliseconds ([int] ($delay * 1000))
             }

@@ -206,14 +206,33 @@ async def _report_forever(
         # task in the guest does it, and a large fleet holds no idle sockets or pools between reports.
         connector = aiohttp.TCPConnector(local_addr=(target.ip, 0), limit=1, force_close=True)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            sent = await _send(session, log, url=url, token=token, document=document)
-        if sent:
-            retry = first_retry
-            delay = interval * rng.uniform(0.9, 1.1)
-        else:
-            delay = retry * rng.uniform(0.9, 1.1)
-            retry = min(retry * 2, interval)
+            sent, retry_after = await _send(session, log, url=url, token=token, document=document)
+        delay, retry = next_delay(
+            sent=sent, retry_after=retry_after, retry=retry, first_retry=first_retry, interval=interval,
+            jitter=rng.uniform(0.9, 1.1),
+        )
         await asyncio.sleep(delay)
+
+
+def next_delay(
+    *, sent: bool, retry_after: float | None, retry: float, first_retry: float, interval: float, jitter: float
+) -> tuple[float, float]:
+    """Seconds until the next report, and the backoff after it.
+
+    A delivered report is followed by the next one an ``interval`` later; a failed one is retried
+    with a doubling backoff up to the interval, but never sooner than the exporter's ``Retry-After``
+    (a 503 while it lists the fleet, a 429), which may be longer than the interval.
+    """
+    if sent:
+        return interval * jitter, first_retry
+    return max(retry * jitter, retry_after or 0.0), min(retry * 2, interval)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` in seconds (the HTTP-date form is not used by the exporter: None)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(value.strip())
 
 
 async def _send(
@@ -223,18 +242,21 @@ async def _send(
     url: str,
     token: str,
     document: dict[str, Any],
-) -> bool:
+) -> tuple[bool, float | None]:
+    """Whether the report was accepted, and the Retry-After the exporter asked for if it was not."""
     try:
         async with session.post(url, json=document, headers={"Authorization": f"Bearer {token}"}) as response:
             await response.read()
             if response.status == 202:
                 log.debug("guest_report_sent", status=response.status)
-                return True
-            log.warning("guest_report_send_failed", status=response.status)
-            return False
+                return True, None
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            if response.status != 503:  # 503: the exporter is still listing VMIs, nothing is wrong
+                log.warning("guest_report_send_failed", status=response.status)
+            return False, retry_after
     except Exception as error:  # every failure is retried; only cancellation ends the loop
         log.warning("guest_report_send_failed", error=type(error).__name__, detail=str(error)[:200])
-        return False
+        return False, None
 
 
 def _hostname(vm_name: str) -> str:

@@ -1,7 +1,10 @@
 """``POST /api/v1/guest-reports``: the ingest of Windows guest reports, as its own aiohttp app.
 
 A report is accepted only with the bearer token and only from an address that belongs to a VMI;
-everything else is rejected with a clear status, counted by result and logged once.
+everything else is rejected with a clear status, counted by result and logged once. Until the
+first list of VMIs is in, an address that belongs to no VMI may simply not be listed yet: such a
+report is answered 503 with a ``Retry-After`` spread over a range, so that a large fleet's guests
+come back at different times instead of retrying in step, and none is told it is forbidden.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import hmac
 import ipaddress
 import json
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,8 +48,10 @@ RATE_LIMITED = "rate_limited"
 NOT_FOUND = "not_found"
 METHOD_NOT_ALLOWED = "method_not_allowed"
 INTERNAL_ERROR = "internal_error"
+NOT_READY = "not_ready"
 RESULTS = (
     ACCEPTED,
+    NOT_READY,
     UNAUTHORIZED,
     FORBIDDEN,
     TOO_LARGE,
@@ -58,7 +64,15 @@ RESULTS = (
     INTERNAL_ERROR,
 )
 
+#: Seconds a guest is asked to wait before the first list of VMIs is in, drawn uniformly per answer.
+NOT_READY_RETRY_AFTER = (30, 120)
+
 _log = structlog.get_logger("exporter.web.guest_reports")
+
+
+def spread_retry_after() -> int:
+    """A Retry-After for a not-ready answer, drawn anew each time so that guests do not retry in step."""
+    return random.randint(*NOT_READY_RETRY_AFTER)
 
 
 GUEST_REPORT_LIMITER = web.AppKey("guest_report_limiter", SourceRateLimiter)
@@ -104,6 +118,10 @@ class _Ingest:
     clock: Callable[[], float]
     max_body_bytes: int
     forwarder: ShardForwarder | None = None
+    #: Whether the VMIs have been listed once: before that, an unknown address may be a VMI not listed yet.
+    attributable: Callable[[], bool] = lambda: True
+    #: Draws the Retry-After of each not-ready answer (seconds).
+    retry_after: Callable[[], int] = spread_retry_after
 
     def count(self, result: str) -> None:
         self.results.labels(result=result).inc()
@@ -130,7 +148,11 @@ class _Ingest:
             return await self.forwarder.forward(forward.shard, source, forward.body)
         except _Rejected as rejected:
             self.count(rejected.result)
-            if rejected.result != RATE_LIMITED or self.limiter.first_refusal(source):
+            # A flood from one source logs once; deferring a fleet while it is being listed is counted only.
+            quiet = rejected.result == NOT_READY or (
+                rejected.result == RATE_LIMITED and not self.limiter.first_refusal(source)
+            )
+            if not quiet:
                 _log.warning("guest_report_rejected", result=rejected.result, source=source, reason=rejected.reason)
             response = web.json_response(rejected.body, status=rejected.status, headers=rejected.headers)
             if rejected.status == 413:
@@ -195,6 +217,14 @@ class _Ingest:
             raise _Rejected(401, UNAUTHORIZED, reason, {"error": UNAUTHORIZED}, headers={"WWW-Authenticate": "Bearer"})
 
     def attribute(self, key: VmKey | None, source: str) -> VmKey:
+        if key is None and not self.attributable():
+            raise _Rejected(
+                503,
+                NOT_READY,
+                "vmis_not_listed",
+                {"error": NOT_READY, "message": "the exporter has not listed every VMI yet; retry later"},
+                headers={"Retry-After": str(self.retry_after())},
+            )
         if key is None:
             raise _Rejected(
                 403,
@@ -256,9 +286,13 @@ def build_guest_report_app(
     rate_limit_per_minute: int = 30,
     max_tracked_sources: int = DEFAULT_MAX_TRACKED_SOURCES,
     forwarder: ShardForwarder | None = None,
+    attributable: Callable[[], bool] = lambda: True,
+    retry_after: Callable[[], int] | None = None,
 ) -> web.Application:
     """The ingest app; ``results`` is a Counter labelled ("result",). With ``forwarder`` (several
-    shards), reports for other shards' VMs go on to them, and theirs are taken at ``FORWARDED_PATH``."""
+    shards), reports for other shards' VMs go on to them, and theirs are taken at ``FORWARDED_PATH``.
+    ``attributable`` says whether every VMI has been listed once: until then an unknown address is
+    answered 503 with a ``retry_after()`` (seconds) instead of 403."""
     if not token:
         raise ValueError("the guest report token must not be empty")
     ingest = _Ingest(
@@ -270,6 +304,8 @@ def build_guest_report_app(
         clock=clock,
         max_body_bytes=max_body_bytes,
         forwarder=forwarder,
+        attributable=attributable,
+        retry_after=retry_after or spread_retry_after,
     )
     app = web.Application(middlewares=[_count_unrouted(ingest.count)], client_max_size=max_body_bytes)
     app[GUEST_REPORT_LIMITER] = ingest.limiter

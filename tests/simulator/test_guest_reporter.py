@@ -13,7 +13,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from exporter.simulator.guest_reporter import PROFILES, build_report_document, run_guest_reporters
+from exporter.simulator.guest_reporter import (
+    PROFILES,
+    build_report_document,
+    next_delay,
+    retry_after_seconds,
+    run_guest_reporters,
+)
 from exporter.state.diagnosis import judge_guest_checks
 from exporter.state.guest_report import (
     GuestCheckThresholds,
@@ -46,6 +52,7 @@ class Recorder:
     """A tiny ingest endpoint that records who sent what; ``statuses`` scripts its first answers."""
 
     statuses: list[int] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every scripted status
     received: list[Received] = field(default_factory=list)
     peers: list[tuple[str, int]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -56,8 +63,9 @@ class Recorder:
         self.peers.append((address[0], address[1]))
         self.received.append(Received(peer, request.headers.get("Authorization", ""), await request.json()))
         self.changed.set()
-        status = self.statuses.pop(0) if self.statuses else 202
-        return web.json_response({}, status=status)
+        if self.statuses:
+            return web.json_response({}, status=self.statuses.pop(0), headers=self.headers)
+        return web.json_response({}, status=202)
 
     def from_peer(self, ip: str) -> list[Received]:
         return [r for r in self.received if r.peer == ip]
@@ -217,3 +225,43 @@ def test_scenario_annotations_say_what_the_vm_does() -> None:
             assert scenario.behaviour == "healthy" and not scenario.stuck_frozen, scenario.name
             assert scenario.profile in (None, "healthy"), scenario.name
             assert scenario.agent == "connected" and scenario.power == "running", scenario.name
+
+
+def test_a_delivered_report_is_followed_by_the_next_an_interval_later() -> None:
+    assert next_delay(sent=True, retry_after=None, retry=8.0, first_retry=1.0, interval=300.0, jitter=1.0) == (
+        300.0, 1.0)
+
+
+def test_a_failed_report_is_retried_with_a_doubling_backoff_up_to_the_interval() -> None:
+    assert next_delay(sent=False, retry_after=None, retry=1.0, first_retry=1.0, interval=300.0, jitter=1.0) == (
+        1.0, 2.0)
+    assert next_delay(sent=False, retry_after=None, retry=256.0, first_retry=1.0, interval=300.0, jitter=1.0) == (
+        256.0, 300.0)
+
+
+def test_the_exporters_retry_after_is_waited_for_even_beyond_the_backoff() -> None:
+    # The exporter answers 503 + Retry-After while it lists the fleet: the guest comes back no sooner.
+    delay, retry = next_delay(sent=False, retry_after=90.0, retry=1.0, first_retry=1.0, interval=300.0, jitter=1.1)
+    assert (delay, retry) == (90.0, 2.0)
+    delay, _ = next_delay(sent=False, retry_after=90.0, retry=128.0, first_retry=1.0, interval=300.0, jitter=1.0)
+    assert delay == 128.0
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("77", 77.0), (" 5 ", 5.0), (None, None), ("soon", None),
+                                                  ("Wed, 21 Oct 2026 07:28:00 GMT", None), ("-3", None)])
+def test_retry_after_is_read_in_seconds(header: str | None, seconds: float | None) -> None:
+    assert retry_after_seconds(header) == seconds
+
+
+async def test_a_not_ready_answer_is_not_retried_before_its_retry_after() -> None:
+    target = Target("prod", "win-01", "127.0.0.6", "healthy")
+    recorder = Recorder(statuses=[503], headers={"Retry-After": "3600"})
+    async with recording_server(recorder) as url:
+        reporters = run_guest_reporters([target], url=url, token=TOKEN, interval=0.01, clock=lambda: 0.0)
+        async with running(reporters) as task:
+            await recorder.wait_for(lambda: len(recorder.received) >= 1)
+            for _ in range(20):  # a guest that ignored it would have sent again many times by now
+                await asyncio.sleep(0.01)
+            assert not task.done()
+
+    assert len(recorder.received) == 1

@@ -22,6 +22,7 @@ from exporter.state.records import VmKey
 from exporter.web.guest_reports import (
     GUEST_REPORT_LIMITER,
     GUEST_REPORTS_PATH,
+    NOT_READY_RETRY_AFTER,
     RESULTS,
     build_guest_report_app,
     source_address,
@@ -457,3 +458,64 @@ async def _sessions(sources: list[str]) -> AsyncIterator[list[aiohttp.ClientSess
     finally:
         for session in sessions:
             await session.close()
+
+
+# --- before the VMIs are listed ------------------------------------------------------------------
+
+
+async def test_an_unknown_address_before_the_vmis_are_listed_is_told_to_come_back_later() -> None:
+    # The VMI behind it may not be listed yet: 503 with a Retry-After, not 403, and counted apart.
+    harness = Harness(owners={}, app_options={"attributable": lambda: False, "retry_after": lambda: 77})
+    with capture_logs() as logs:
+        async with serving(harness) as (client, _):
+            response = await client.post(GUEST_REPORTS_PATH, data=body(), headers=AUTH)
+            answer = await response.json()
+
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "77"
+    assert answer["error"] == "not_ready"
+    assert harness.counts() == {"not_ready": 1}
+    assert harness.accepted == []
+    assert [e for e in logs if e["event"] == "guest_report_rejected"] == []  # a fleet of them logs nothing
+
+
+async def test_a_known_address_is_accepted_before_every_vmi_is_listed() -> None:
+    harness = Harness(app_options={"attributable": lambda: False})
+    status, _ = await post(harness, body(), AUTH)
+
+    assert status == 202
+    assert harness.counts() == {"accepted": 1}
+
+
+async def test_an_unknown_address_once_the_vmis_are_listed_is_forbidden() -> None:
+    listed = False
+    harness = Harness(owners={}, app_options={"attributable": lambda: listed})
+    async with serving(harness) as (client, _):
+        before = await client.post(GUEST_REPORTS_PATH, data=body(), headers=AUTH)
+        listed = True
+        after = await client.post(GUEST_REPORTS_PATH, data=body(), headers=AUTH)
+
+    assert (before.status, after.status) == (503, 403)
+    assert "Retry-After" not in after.headers
+    assert harness.counts() == {"not_ready": 1, "forbidden": 1}
+
+
+async def test_the_token_is_checked_before_saying_not_ready() -> None:
+    harness = Harness(owners={}, app_options={"attributable": lambda: False})
+    status, _ = await post(harness, body(), {"Authorization": "Bearer wrong"})
+
+    assert status == 401
+    assert harness.counts() == {"unauthorized": 1}
+
+
+async def test_the_default_retry_after_is_spread_over_its_range() -> None:
+    harness = Harness(owners={}, app_options={"attributable": lambda: False})
+    async with serving(harness) as (client, _):
+        waits = set()
+        for _ in range(20):  # under the rate limit of one source
+            response = await client.post(GUEST_REPORTS_PATH, data=body(), headers=AUTH)
+            waits.add(int(response.headers["Retry-After"]))
+
+    low, high = NOT_READY_RETRY_AFTER
+    assert all(low <= wait <= high for wait in waits)
+    assert len(waits) > 1
