@@ -7,7 +7,9 @@ served), with each VM's slot, length and a hash of its lines beside it. A change
 alters a family's lines is held until the next scrape, which inflates that block once, puts
 every changed VM's lines in and compresses it again; lines that did not change (same hash) touch
 nothing. Plain-text scrapes inflate the members: Prometheus asks for gzip, and keeping the plain
-lines as well would cost ten times the memory of the compressed ones.
+lines as well would cost ten times the memory of the compressed ones. They inflate one member at a
+time as the body is sent (``plain_pieces``), from the members as they were when the scrape began,
+so a text scrape never holds the whole plain body and its first bytes leave at once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import gzip
 import itertools
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from exporter.render.families import FAMILIES, FamilySpec, render_vm
@@ -57,10 +59,11 @@ class _Block:
     """The lines of some VMs for one family: one gzip member, each VM's length and hash by slot,
     and lines changed since the member was built."""
 
-    __slots__ = ("gzipped", "hashes", "pending", "sizes")
+    __slots__ = ("gzipped", "hashes", "pending", "plain_size", "sizes")
 
     def __init__(self) -> None:
         self.gzipped = b""
+        self.plain_size = 0  # bytes the member inflates to
         self.sizes = array("I")
         self.hashes = array("q")
         self.pending: dict[int, bytes] | None = None
@@ -88,13 +91,10 @@ class _Block:
                 chunks[slot] = chunk
             plain = b"".join(chunks)
             self.gzipped = _gzip(plain) if plain else b""
+            self.plain_size = len(plain)
             self.sizes = array("I", map(len, chunks))
             self.pending = None
         return self.gzipped
-
-    def plain(self) -> bytes:
-        gzipped = self.compressed()
-        return zlib.decompress(gzipped, wbits=31) if gzipped else b""
 
     def _chunks(self) -> list[bytes]:
         """The member's lines split back into slots."""
@@ -185,17 +185,49 @@ class MetricsStore:
         Built synchronously, so a response streamed from it is one consistent view even if the
         store changes while it is being written. With ``compress`` every piece is a gzip member.
         """
+        if not compress:
+            return list(self.plain_pieces(openmetrics=openmetrics))
         h = self._headers
-        if compress:
-            headers = h.openmetrics_gz if openmetrics else h.text_gz
-        else:
-            headers = h.openmetrics if openmetrics else h.text
         out: list[bytes] = []
-        for header, blocks in zip(headers, self._blocks, strict=True):
+        for header, blocks in zip(h.openmetrics_gz if openmetrics else h.text_gz, self._blocks, strict=True):
             out.append(header)
             for block in blocks:
-                piece = block.compressed() if compress else block.plain()
+                piece = block.compressed()
                 if piece:
                     out.append(piece)
         self._pending.clear()  # every block was built above
         return out
+
+    def plain_pieces(self, *, openmetrics: bool) -> PlainPieces:
+        """The per-VM part of a plain scrape, inflated piece by piece as it is iterated.
+
+        The members are taken now (building changed ones), so the body is the store as it is at
+        this call however it changes while the pieces are sent; only one inflated piece exists at a time.
+        """
+        h = self._headers
+        parts: list[tuple[bool, bytes]] = []
+        size = 0
+        for header, blocks in zip(h.openmetrics if openmetrics else h.text, self._blocks, strict=True):
+            parts.append((False, header))
+            size += len(header)
+            for block in blocks:
+                member = block.compressed()
+                if member:
+                    parts.append((True, member))
+                    size += block.plain_size
+        self._pending.clear()  # every block was built above
+        return PlainPieces(parts, size)
+
+
+class PlainPieces:
+    """A plain body as it will be sent: headers as they are, gzip members inflated on the way."""
+
+    __slots__ = ("_parts", "size")
+
+    def __init__(self, parts: list[tuple[bool, bytes]], size: int) -> None:
+        self._parts = parts
+        self.size = size  # bytes in all, known without inflating anything
+
+    def __iter__(self) -> Iterator[bytes]:
+        for gzipped, data in self._parts:
+            yield zlib.decompress(data, wbits=31) if gzipped else data

@@ -1,14 +1,16 @@
 """/metrics: content negotiation, the pre-rendered per-VM body plus self-metrics, gzip.
 
-The body is streamed as the store's cached pieces (joined lines, or gzip members per block), so
-a scrape neither copies nor recompresses the whole body; only the small self-metrics part is
-rendered (and compressed) per scrape.
+The body is streamed as the store's cached pieces (gzip members per block, or those members
+inflated one at a time as they are sent), so a scrape neither copies nor recompresses the whole
+body nor holds it inflated; only the small self-metrics part is rendered (and compressed) per scrape.
 """
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -26,24 +28,32 @@ class MetricsEndpoint:
     store: MetricsStore
     metrics: SelfMetrics
 
-    def pieces(self, *, openmetrics: bool, compress: bool) -> list[bytes]:
-        """Everything a scrape sends, in order."""
+    def pieces(self, *, openmetrics: bool, compress: bool) -> tuple[Iterable[bytes], int]:
+        """Everything a scrape sends, in order (plain pieces are inflated as they are iterated), and its size."""
         started = time.perf_counter()
-        pieces = self.store.pieces(openmetrics=openmetrics, compress=compress)
+        body: Iterable[bytes]
+        if compress:
+            body = self.store.pieces(openmetrics=openmetrics, compress=True)
+            size = sum(len(piece) for piece in body)
+        else:
+            body = plain = self.store.plain_pieces(openmetrics=openmetrics)
+            size = plain.size
         self.metrics.vms.set(len(self.store))
         self.metrics.render_seconds.set(time.perf_counter() - started)
         tail = self.metrics.render(openmetrics=openmetrics) + (EOF_LINE if openmetrics else b"")
-        pieces.append(gzip.compress(tail, compresslevel=GZIP_LEVEL, mtime=0) if compress else tail)
-        return pieces
+        if compress:
+            tail = gzip.compress(tail, compresslevel=GZIP_LEVEL, mtime=0)
+        return itertools.chain(body, (tail,)), size + len(tail)
 
     def body(self, *, openmetrics: bool, compress: bool) -> bytes:
-        return b"".join(self.pieces(openmetrics=openmetrics, compress=compress))
+        pieces, _ = self.pieces(openmetrics=openmetrics, compress=compress)
+        return b"".join(pieces)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         _, content_type = choose_encoder(request.headers.get("Accept", ""))
         openmetrics = content_type.startswith("application/openmetrics-text")
         compress = "gzip" in request.headers.get("Accept-Encoding", "").lower()
-        pieces = self.pieces(openmetrics=openmetrics, compress=compress)
+        pieces, size = self.pieces(openmetrics=openmetrics, compress=compress)
         response = web.StreamResponse(
             headers={
                 "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
@@ -52,7 +62,7 @@ class MetricsEndpoint:
         )
         if compress:
             response.headers["Content-Encoding"] = "gzip"
-        response.content_length = sum(len(p) for p in pieces)
+        response.content_length = size
         await response.prepare(request)
         batch: list[bytes] = []
         size = 0

@@ -127,3 +127,32 @@ def test_changed_blocks_can_be_compressed_ahead_of_the_scrape() -> None:
     before = {id(piece) for piece in first}
     assert sum(id(piece) not in before for piece in built) <= pending  # only those were rebuilt
     assert gzip.decompress(b"".join(built)) == per_vm_body(store, openmetrics=False)
+
+
+def test_a_plain_body_is_the_store_as_it_was_when_the_scrape_began() -> None:
+    # Plain pieces are inflated while the response is written; changes made meanwhile are not in it.
+    store = MetricsStore()
+    for i in range(100):
+        store.put(VmKey("ns", f"vm{i}"), state(f"vm{i}"))
+    before = per_vm_body(store, openmetrics=False)
+    pieces = store.plain_pieces(openmetrics=False)
+    store.put(VmKey("ns", "vm3"), None)
+    store.put(VmKey("ns", "new"), state("new"))
+    store.put(VmKey("ns", "vm5"), VmState(key=VmKey("ns", "vm5"), phase="Stopped"))
+
+    sent = b"".join(pieces)
+    assert sent == before
+    assert pieces.size == len(sent)
+    assert b'name="new"' not in sent and b'name="new"' in per_vm_body(store, openmetrics=False)
+
+
+def test_the_size_of_a_plain_body_is_known_before_it_is_inflated() -> None:
+    store = MetricsStore()
+    for i in range(300):
+        store.put(VmKey("ns", f"vm{i}"), state(f"vm{i}"))
+    store.pieces(openmetrics=True, compress=True)  # members built, then some changed again
+    for i in range(0, 300, 7):
+        store.put(VmKey("ns", f"vm{i}"), VmState(key=VmKey("ns", f"vm{i}"), phase="Stopped"))
+    for openmetrics in (False, True):
+        pieces = store.plain_pieces(openmetrics=openmetrics)
+        assert pieces.size == len(b"".join(pieces)) == len(per_vm_body(store, openmetrics=openmetrics))
