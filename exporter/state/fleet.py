@@ -113,7 +113,7 @@ class Fleet:
     def upsert(self, resource: str, raw: Mapping[str, Any], now: float) -> None:
         key = self._apply(resource, raw, now)
         if key is not None:
-            self._publish(key, now)
+            self._publish(key, now, freeze_errors_only=_only_freeze_errors(resource))
 
     def delete(self, resource: str, raw: Mapping[str, Any], now: float) -> None:
         handler = HANDLERS.get(resource)
@@ -150,8 +150,9 @@ class Fleet:
             key = self._apply(relist.resource, raw, now)
             if key is not None:
                 touched.add(key)
+        only_freeze_errors = _only_freeze_errors(relist.resource)
         for key in touched:
-            self._publish(key, now)
+            self._publish(key, now, freeze_errors_only=only_freeze_errors)
 
     def end_relist(self, relist: Relist, now: float) -> None:
         """Prune what the full list no longer holds. Events and backups are history: never pruned."""
@@ -179,7 +180,7 @@ class Fleet:
     def apply_freeze_observation(self, observation: FreezeObservation, now: float) -> None:
         """A failure seen outside the watched objects (launcher logs)."""
         if self._facts.observe(observation) is not None:
-            self._publish(observation.key, now)
+            self._publish(observation.key, now, freeze_errors_only=True)
 
     def apply_guest_report(self, key: VmKey, report: GuestReport, now: float) -> None:
         record = self._records.get(key)
@@ -211,10 +212,16 @@ class Fleet:
         if record is not None and handler.forget is not None:
             handler.forget(self._facts, record, identity)
 
-    def _publish(self, key: VmKey, now: float) -> None:
+    def _publish(self, key: VmKey, now: float, *, freeze_errors_only: bool = False) -> None:
         record = self._records.get(key)
         if record is None:
             return
-        state = self._publisher.publish(record, now)
+        state = self._publisher.publish(record, now, freeze_errors_only=freeze_errors_only)
         if state is None and not record.snapshots and not record.snapshot_contents:
             del self._records[key]
+
+
+def _only_freeze_errors(resource: str) -> bool:
+    """Whether applying this resource changes nothing of a VM but its freeze failures (Events, backups)."""
+    handler = HANDLERS.get(resource)
+    return handler is not None and handler.is_history

@@ -11,10 +11,12 @@ from exporter.state.storage_failures import StorageFailureLedger
 from exporter.state.vm_record import VmRecord
 from exporter.state.vm_state import (
     JudgeSettings,
+    SnapshotPart,
     awaiting_first_report,
     build_vm_state,
     next_change_at,
     snapshot_judge,
+    snapshot_part,
 )
 
 StateSink = Callable[[VmKey, VmState | None], None]
@@ -38,14 +40,32 @@ class Publisher:
         # The state last handed to the sink per VM: what /metrics shows.
         self.published: dict[VmKey, VmState] = {}
         self.schedule = DueSchedule()
+        # The snapshot judgement of VMs whose last publishes changed only their freeze failures, with
+        # the thaw failures it was made with: a repeated failure (an Event's count going up every 5 s)
+        # need not judge every snapshot again. Any other publish of the VM forgets it.
+        self._snapshot_parts: dict[VmKey, tuple[tuple[tuple[float, str | None, str], ...], SnapshotPart]] = {}
 
-    def judge(self, record: VmRecord, now: float) -> VmState | None:
+    def judge(self, record: VmRecord, now: float, *, freeze_errors_only: bool = False) -> VmState | None:
+        """The VM's state; ``freeze_errors_only``: nothing but its freeze failures changed since it was last judged."""
+        key = record.key
+        summary = self._freeze_errors.vm_summary(key)
+        snapshots = None
+        if freeze_errors_only and record.exists:
+            cached = self._snapshot_parts.get(key)
+            if cached is not None and cached[0] == summary.thaw_failures:
+                snapshots = cached[1]
+            else:
+                snapshots = snapshot_part(record, now=now, settings=self.settings, freeze_errors=summary)
+                self._snapshot_parts[key] = (summary.thaw_failures, snapshots)
+        else:
+            self._snapshot_parts.pop(key, None)
         return build_vm_state(
             record,
             now=now,
             settings=self.settings,
-            freeze_errors=self._freeze_errors.vm_summary(record.key),
-            storage_failures=self._storage_failures.summary(record.key),
+            freeze_errors=summary,
+            storage_failures=self._storage_failures.summary(key),
+            snapshots=snapshots,
         )
 
     def snapshot_judgements(self, record: VmRecord, now: float) -> list[SnapshotJudgement]:
@@ -59,10 +79,10 @@ class Publisher:
         judged = (judge_snapshot.settled(s) for s in newest_first if s.finished(now))
         return [judgement for judgement in judged if judgement is not None]
 
-    def publish(self, record: VmRecord, now: float) -> VmState | None:
+    def publish(self, record: VmRecord, now: float, *, freeze_errors_only: bool = False) -> VmState | None:
         """Judge, schedule the next clock-driven change, and publish if the state differs; the state."""
         key = record.key
-        state = self.judge(record, now)
+        state = self.judge(record, now, freeze_errors_only=freeze_errors_only)
         when = next_change_at(record, now=now, settings=self.settings) if state is not None else None
         if when is not None:
             self.schedule.schedule(key, when)
@@ -70,6 +90,7 @@ class Publisher:
             return state  # nothing visible changed (a lastProbeTime update, a replayed event): keep the bytes
         if state is None:
             self.published.pop(key, None)
+            self._snapshot_parts.pop(key, None)
         else:
             self.published[key] = state
         self._on_state(key, state)

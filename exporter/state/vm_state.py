@@ -102,14 +102,20 @@ def build_vm_state(
     settings: JudgeSettings,
     freeze_errors: VmFreezeErrors = NO_FREEZE_ERRORS,
     storage_failures: StorageFailureSummary = NO_STORAGE_FAILURES,
+    snapshots: SnapshotPart | None = None,
 ) -> VmState | None:
-    """Judge one VM; ``None`` when neither a VirtualMachine nor a VMI exists for it."""
+    """Judge one VM; ``None`` when neither a VirtualMachine nor a VMI exists for it.
+
+    ``snapshots`` is the judgement of its snapshots when the caller knows it still holds (see
+    ``snapshot_part``); otherwise they are judged here.
+    """
     if not record.exists:
         return None
     agent = agent_part(record, freeze_errors.frozen_at)
     report = current_report(record, now, settings.guest_report_max_age) if record.vmi is not None else None
     figures = guest_report_part(report)
-    snapshots = snapshot_part(record, now=now, settings=settings, freeze_errors=freeze_errors)
+    if snapshots is None:
+        snapshots = snapshot_part(record, now=now, settings=settings, freeze_errors=freeze_errors)
     return VmState(
         key=record.key,
         node=agent.node,
@@ -238,7 +244,11 @@ def current_report(record: VmRecord, now: float, max_age: float) -> GuestReport 
 def snapshot_part(
     record: VmRecord, *, now: float, settings: JudgeSettings, freeze_errors: VmFreezeErrors
 ) -> SnapshotPart:
-    """The last finished snapshot judged, the newest consistent one, and the count and age of all."""
+    """The last finished snapshot judged, the newest consistent one, and the count and age of all.
+
+    Of the VM's freeze failures only ``freeze_errors.thaw_failures`` count here: while the record,
+    the clock's due changes and those stay the same, so does the result.
+    """
     judge_snapshot = snapshot_judge(
         record,
         report_max_age=settings.guest_report_max_age,
