@@ -19,6 +19,7 @@ from exporter.state.consistency import FILESYSTEM
 from exporter.state.evidence import api_evidence, guest_evidence, guest_unknown, iso
 from exporter.state.guest_report import GuestCheckThresholds, GuestReport
 from exporter.state.records import VmState
+from exporter.state.shared import SharedValues
 
 OK, FAIL, UNKNOWN = "ok", "fail", "unknown"
 
@@ -38,6 +39,8 @@ API_CHECKS = frozenset(CHECK_ORDER[:4])
 # Verdicts on the VM's snapshots and freezes; they have no check_ok series of their own (the
 # consistency and freeze-error families carry them) but count in the diagnosis.
 SNAPSHOT_CONSISTENT = "last_snapshot_consistent"
+# Most VMs of a fleet pass (or fail) the same checks: their VmStates hold one tuple of results.
+_SHARED_CHECKS: SharedValues = SharedValues()
 FREEZE_NOT_FAILING = "freeze_not_failing"
 
 CHECK_RUNBOOKS: Mapping[str, str] = {
@@ -122,7 +125,7 @@ def ordered(checks: Mapping[str, bool]) -> tuple[tuple[str, bool], ...]:
     """Checks in a stable order: known names first, in the checklist's order, then others."""
     known = [(name, checks[name]) for name in CHECK_ORDER if name in checks]
     extra = sorted((name, value) for name, value in checks.items() if name not in CHECK_ORDER)
-    return (*known, *extra)
+    return _SHARED_CHECKS((*known, *extra))
 
 
 # -- the diagnosis -------------------------------------------------------------------------------

@@ -169,18 +169,19 @@ def apply_snapshot_content(facts: Facts, raw: RawObject, now: float) -> VmKey | 
     if not content.failures:
         forget_snapshot_content(facts, facts.record(content.key), identity)
         return content.key
-    facts.record(content.key).snapshot_contents[snapshot_id(identity)] = content
+    facts.record(content.key).set_content(snapshot_id(identity), content)
     facts.index.remember(resources.SNAPSHOT_CONTENTS.name, identity, content.key)
     return content.key
 
 
 def forget_snapshot_content(facts: Facts, record: VmRecord, identity: ObjectId) -> None:
-    record.snapshot_contents.pop(snapshot_id(identity), None)
+    record.drop_content(snapshot_id(identity))
 
 
 def snapshot_id(identity: ObjectId) -> str:
-    """The key of a snapshot in ``VmRecord.snapshots`` (and of a content in ``snapshot_contents``)."""
-    return f"{identity[0]}/{identity[1]}"
+    """The key of a snapshot in ``VmRecord.snapshots`` (and of a content in ``snapshot_contents``): its name,
+    the string its facts already hold; snapshots and contents live in their VM's namespace."""
+    return identity[1]
 
 
 HANDLERS: dict[str, ResourceHandler] = {

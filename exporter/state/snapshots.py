@@ -9,6 +9,7 @@ from typing import Any
 
 from exporter.state import field_readers as read
 from exporter.state.records import SnapshotFacts, VmKey
+from exporter.state.shared import SharedValues
 
 MAX_INDICATIONS = 16
 MAX_ERROR_MESSAGE = 64 * 1024
@@ -17,6 +18,12 @@ DEFAULT_FAILURE_DEADLINE = 300.0
 MAX_VOLUMES = 64
 MAX_VOLUME_NAME = 253
 MAX_INDICATION_MESSAGE = 512
+
+# Every snapshot of a kind carries the same indications with the same messages: the fleet's
+# snapshots hold one tuple of each.
+_SHARED_INDICATIONS: SharedValues = SharedValues()
+_SHARED_MESSAGES: SharedValues = SharedValues()
+_SHARED_EXCLUDED: SharedValues = SharedValues()
 
 
 def parse_snapshot(raw: Any) -> tuple[SnapshotFacts | None, list[str]]:
@@ -66,14 +73,14 @@ def parse_snapshot(raw: Any) -> tuple[SnapshotFacts | None, list[str]]:
         name=name,
         requested_at=requested_at if requested_at is not None else 0.0,
         phase=read.string(status, "phase", problems, limit=32),
-        indications=tuple(map(sys.intern, indications)),
+        indications=_SHARED_INDICATIONS(tuple(map(sys.intern, indications))),
         taken_at=read.timestamp(status, "creationTime", problems),
         error_message=message,
         error_time=read.timestamp(error, "time", problems),
         failure_deadline=deadline,
         deadline_exceeded=deadline_exceeded,
-        indication_messages=messages,
-        excluded_volumes=tuple(v[:MAX_VOLUME_NAME] for v in excluded),
+        indication_messages=_SHARED_MESSAGES(messages),
+        excluded_volumes=_SHARED_EXCLUDED(tuple(sys.intern(v[:MAX_VOLUME_NAME]) for v in excluded)),
     )
     return facts, problems.items
 

@@ -7,11 +7,14 @@ snapshot can be judged by what was true when it was taken.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from exporter.state.consistency import GuestEvidence
 from exporter.state.guest_report import GuestReport, vss_could_not_run
 from exporter.state.records import GuestInfo, SnapshotFacts, VmFacts, VmiFacts, VmKey
+from exporter.state.shared import SharedValues
 from exporter.state.snapshot_contents import ContentFacts, VolumeFailure
 
 FSFREEZE_HISTORY = 16
@@ -19,6 +22,12 @@ GUEST_REPORT_HISTORY = 12
 FROZEN_INTERVALS = 16
 # Windows releases a VSS write hold after 10 s (VSS_E_HOLD_WRITES_TIMEOUT).
 VSS_HOLD_LIMIT = 10.0
+
+# A record is kept for every VM, and most never see a failed snapshot content, a freeze or a
+# change of freeze availability: those start as shared empty values and are built on first use.
+# Guests of one fleet mostly say the same about VSS: their reports' evidence is one shared instance.
+_NO_CONTENTS: Mapping[str, ContentFacts] = MappingProxyType({})
+_SHARED_EVIDENCE: SharedValues = SharedValues()
 
 
 @dataclass(slots=True)
@@ -30,20 +39,29 @@ class VmRecord:
     vmi: VmiFacts | None = None
     guest: GuestInfo | None = None
     frozen_since: float | None = None
-    # Snapshot facts by "namespace/name" of the VirtualMachineSnapshot.
+    # Snapshot facts by name of the VirtualMachineSnapshot (it lives in the VM's namespace).
     snapshots: dict[str, SnapshotFacts] = field(default_factory=dict)
-    # Failed volumes by "namespace/name" of the VirtualMachineSnapshotContent (only contents with failures).
-    snapshot_contents: dict[str, ContentFacts] = field(default_factory=dict)
+    # Failed volumes by name of the VirtualMachineSnapshotContent (only contents with failures).
+    snapshot_contents: Mapping[str, ContentFacts] = field(default_factory=lambda: _NO_CONTENTS)
     # Evidence that outlives a single object: (observed_at, freeze available?) transitions.
-    fsfreeze_history: list[tuple[float, bool]] = field(default_factory=list)
+    fsfreeze_history: tuple[tuple[float, bool], ...] = ()
     # The newest guest report in full, and what the last few said about VSS, oldest first, so a
     # snapshot is judged by the report current at its creation time (full reports are large).
     guest_report: GuestReport | None = None
-    report_evidence: list[tuple[float, GuestEvidence]] = field(default_factory=list)
+    report_evidence: tuple[tuple[float, GuestEvidence], ...] = ()
     # When the first report since the exporter started arrived: a snapshot after it had its own report.
     first_report_at: float | None = None
     # When the VMI said frozen: (first seen, thawed at or None), oldest first, for judging snapshot starts.
-    frozen_intervals: list[tuple[float, float | None]] = field(default_factory=list)
+    frozen_intervals: tuple[tuple[float, float | None], ...] = ()
+
+    def set_content(self, name: str, content: ContentFacts) -> None:
+        """Keep the failed volumes of the VirtualMachineSnapshotContent named ``name``."""
+        self.snapshot_contents = {**self.snapshot_contents, name: content}
+
+    def drop_content(self, name: str) -> None:
+        if name in self.snapshot_contents:
+            remaining = {n: c for n, c in self.snapshot_contents.items() if n != name}
+            self.snapshot_contents = remaining or _NO_CONTENTS
 
     def volume_failures(self, snapshot: str) -> tuple[VolumeFailure, ...]:
         """The failed volumes the content of the VMSnapshot named ``snapshot`` reports."""
@@ -80,17 +98,16 @@ class VmRecord:
         self.frozen_since = None
         self.guest = None
         self.guest_report = None
-        self.report_evidence.clear()
+        self.report_evidence = ()
 
     def note_frozen(self, at: float) -> None:
-        self.frozen_intervals.append((at, None))
-        del self.frozen_intervals[:-FROZEN_INTERVALS]
+        self.frozen_intervals = (*self.frozen_intervals, (at, None))[-FROZEN_INTERVALS:]
 
     def note_thawed(self, at: float | None = None) -> None:
         """Close the open frozen interval; without a time (the VMI went away) it claims nothing."""
         if self.frozen_intervals and self.frozen_intervals[-1][1] is None:
             start = self.frozen_intervals[-1][0]
-            self.frozen_intervals[-1] = (start, start if at is None else at)
+            self.frozen_intervals = (*self.frozen_intervals[:-1], (start, start if at is None else at))
 
     def frozen_long_before(self, moment: float) -> bool:
         """Whether the VMI had said frozen for longer than the VSS hold limit at ``moment``.
@@ -108,8 +125,7 @@ class VmRecord:
         if info.fsfreeze_enabled is not None and not info.fs_frozen and not (self.vmi and self.vmi.fs_frozen):
             history = self.fsfreeze_history
             if not history or history[-1][1] != info.fsfreeze_enabled:
-                history.append((info.observed_at, info.fsfreeze_enabled))
-                del history[:-FSFREEZE_HISTORY]
+                self.fsfreeze_history = (*history, (info.observed_at, info.fsfreeze_enabled))[-FSFREEZE_HISTORY:]
 
     def add_guest_report(self, report: GuestReport) -> None:
         """Keep the newest report in full and what each recent one said about VSS."""
@@ -117,10 +133,9 @@ class VmRecord:
             self.guest_report = report
         if self.first_report_at is None or report.received_at < self.first_report_at:
             self.first_report_at = report.received_at
-        history = self.report_evidence
-        history.append((report.received_at, report_evidence(report)))
+        history = [*self.report_evidence, (report.received_at, report_evidence(report))]
         history.sort(key=lambda item: item[0])
-        del history[:-GUEST_REPORT_HISTORY]
+        self.report_evidence = tuple(history[-GUEST_REPORT_HISTORY:])
 
     def evidence_at(self, moment: float, max_age: float) -> GuestEvidence | None:
         """What the guest report current at ``moment`` said: the newest one received before it, if fresh then."""
@@ -149,4 +164,4 @@ class VmRecord:
 
 def report_evidence(report: GuestReport) -> GuestEvidence:
     """What a guest report says about whether VSS could quiesce the guest."""
-    return GuestEvidence(writers_failed=report.writers_failed, vss_blocker=vss_could_not_run(report))
+    return _SHARED_EVIDENCE(GuestEvidence(writers_failed=report.writers_failed, vss_blocker=vss_could_not_run(report)))

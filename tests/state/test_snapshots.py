@@ -74,3 +74,14 @@ def test_source_indications_alone_give_the_indications(kubevirt_object) -> None:
     assert facts is not None
     assert facts.indications == ("GuestAgent", "Online", "QuiesceTimeout")
     assert "source_indication_malformed" in problems
+
+
+def test_snapshots_of_one_kind_share_their_indications(kubevirt_object) -> None:
+    # Every snapshot carries its own decoded copy; the fleet keeps one tuple per distinct value.
+    first, _ = parse_snapshot(kubevirt_object("vmsnapshot-succeeded-quiescetimeout-v1.8"))
+    raw = kubevirt_object("vmsnapshot-succeeded-quiescetimeout-v1.8")
+    raw["metadata"]["name"] = "another"
+    second, _ = parse_snapshot(raw)
+    assert first is not None and second is not None and first.name != second.name
+    assert second.indications is first.indications
+    assert second.indication_messages is first.indication_messages

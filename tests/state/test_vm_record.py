@@ -8,7 +8,7 @@ from pathlib import Path
 
 from exporter.state.guest_report import parse_guest_report
 from exporter.state.records import GuestInfo, VmiFacts, VmKey
-from exporter.state.vm_record import GUEST_REPORT_HISTORY, VmRecord
+from exporter.state.vm_record import FROZEN_INTERVALS, GUEST_REPORT_HISTORY, VmRecord
 
 KEY = VmKey("ns", "win")
 REPORTS = Path(__file__).parent.parent / "data" / "guest_reports"
@@ -39,8 +39,8 @@ def test_a_new_vmi_life_drops_what_belonged_to_the_old_one() -> None:
     record.set_vmi(replace(VMI, fs_frozen=True), now=10)
     record.add_guest_report(report(10))
     record.set_vmi(replace(VMI, uid="uid-2"), now=20)
-    assert (record.guest, record.guest_report, record.report_evidence, record.frozen_since) == (None, None, [], None)
-    assert record.fsfreeze_history == [(10, True)]  # history outlives a VMI life
+    assert (record.guest, record.guest_report, record.report_evidence, record.frozen_since) == (None, None, (), None)
+    assert record.fsfreeze_history == ((10, True),)  # history outlives a VMI life
 
 
 def test_clear_vmi_keeps_the_vm() -> None:
@@ -56,7 +56,7 @@ def test_freeze_availability_is_recorded_only_on_change_and_not_while_frozen() -
     record.set_vmi(VMI, now=0)
     for at, enabled, frozen in [(1, True, False), (2, True, False), (3, False, True), (4, False, False)]:
         record.set_guest(guest(at, enabled, frozen=frozen))
-    assert record.fsfreeze_history == [(1, True), (4, False)]
+    assert record.fsfreeze_history == ((1, True), (4, False))
     assert not record.fsfreeze_unavailable_at(3.5) and record.fsfreeze_unavailable_at(4)
 
 
@@ -95,3 +95,27 @@ def test_a_trimmed_earlier_report_still_keeps_later_ones_from_standing_in() -> N
     assert record.report_evidence[0][0] == 10  # the report at 0 is gone from the history
     assert record.evidence_at(5, max_age=1000) is None
     assert record.evidence_standing_in_for(5, max_age=1000) is None
+
+
+def test_frozen_intervals_are_bounded_and_the_open_one_closes_at_the_thaw() -> None:
+    record = VmRecord(KEY)
+    for at in range(FROZEN_INTERVALS + 4):
+        record.set_vmi(replace(VMI, fs_frozen=True), now=at * 10)
+        record.set_vmi(VMI, now=at * 10 + 5)
+    record.set_vmi(replace(VMI, fs_frozen=True), now=1000)
+    assert len(record.frozen_intervals) == FROZEN_INTERVALS
+    last_closed = ((FROZEN_INTERVALS + 3) * 10, (FROZEN_INTERVALS + 3) * 10 + 5)
+    assert record.frozen_intervals[-2:] == (last_closed, (1000, None))
+    record.clear_vmi()
+    assert record.frozen_intervals[-1] == (1000, 1000)  # gone without a thaw: it claims nothing after
+
+
+def test_records_share_what_most_vms_hold_alike() -> None:
+    # A record is kept per VM: what most VMs never have is one shared empty value, and equal
+    # guest evidence (most guests' reports say the same about VSS) is one instance.
+    one, other = VmRecord(KEY), VmRecord(VmKey("ns", "other"))
+    assert one.snapshot_contents is other.snapshot_contents and not one.snapshot_contents
+    assert (one.fsfreeze_history, one.frozen_intervals, one.report_evidence) == ((), (), ())
+    one.add_guest_report(report(10))
+    other.add_guest_report(report(20))
+    assert one.report_evidence[0][1] is other.report_evidence[0][1]
