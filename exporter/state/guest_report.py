@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib import resources
-from types import MappingProxyType
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from exporter.state.shared import SharedValues
 from exporter.state.vssadmin import (
     Provider,
     ShadowStorage,
@@ -39,6 +39,14 @@ SWPRV_SERVICE = "SWPRV"
 VSS_SERVICE_DISABLED = "vss_service_disabled"
 QGA_PROVIDER_MISSING = "qga_provider_missing"
 
+# Guests built from one image report the same writers, providers and services: every report holds
+# the one shared instance of each (and of each list), so a fleet's reports cost little more than
+# their volumes, which differ from guest to guest.
+_SHARED_WRITER: SharedValues = SharedValues()
+_SHARED_WRITERS: SharedValues = SharedValues()
+_SHARED_PROVIDERS: SharedValues = SharedValues()
+_SHARED_SERVICES: SharedValues = SharedValues()
+
 
 class InvalidGuestReport(ValueError):
     """The document does not follow the guest report schema; ``problems`` says where."""
@@ -59,6 +67,39 @@ class ServiceState:
     @property
     def disabled(self) -> bool:
         return (self.start_type or "").casefold() == "disabled"
+
+
+class ServiceStates(Mapping[str, ServiceState]):
+    """The services of one report by name, in report order: an immutable, hashable mapping, so
+    that equal ones are shared."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: tuple[tuple[str, ServiceState], ...] = ()) -> None:
+        self._items = items
+
+    def __getitem__(self, name: str) -> ServiceState:
+        for known, state in self._items:  # a handful of services: a scan beats a dict per report
+            if known == name:
+                return state
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ServiceStates):
+            return self._items == other._items
+        return isinstance(other, Mapping) and dict(self._items) == dict(other.items())
+
+    def __repr__(self) -> str:
+        return f"ServiceStates({dict(self._items)!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,26 +186,16 @@ def parse_guest_report(raw: Mapping[str, Any], *, received_at: float) -> GuestRe
     if problems:
         raise InvalidGuestReport(problems)
     vssadmin = raw["vssadmin"]
-    providers = tuple(parse_providers(vssadmin["providers"]))
-    services: dict[str, ServiceState] = {}
-    for raw_service in raw["services"]:
-        services.setdefault(
-            raw_service["name"],
-            ServiceState(
-                present=raw_service["present"],
-                status=_text(raw_service.get("status")),
-                start_type=_text(raw_service.get("startType")),
-            ),
-        )
+    providers = _SHARED_PROVIDERS(tuple(parse_providers(vssadmin["providers"])))
     return GuestReport(
         received_at=received_at,
         hostname=_text(raw["hostname"]) or "",
         generated_at=_epoch(raw["generatedAt"]),
         qga_version=_text(raw.get("qgaVersion")),
-        writers=tuple(parse_writers(vssadmin["writers"])),
+        writers=_SHARED_WRITERS(tuple(_SHARED_WRITER(w) for w in parse_writers(vssadmin["writers"]))),
         providers=providers,
         qga_provider_present=has_qga_provider(providers),
-        services=MappingProxyType(services),
+        services=_services(raw["services"]),
         volumes=tuple(
             ReportedVolume(
                 path=_text(raw_volume["path"]) or "",
@@ -178,6 +209,20 @@ def parse_guest_report(raw: Mapping[str, Any], *, received_at: float) -> GuestRe
         ),
         shadow_storage=tuple(parse_shadow_storage(vssadmin["shadowStorage"])),
     )
+
+
+def _services(raw_services: list[Mapping[str, Any]]) -> ServiceStates:
+    """The services in report order; a name given twice keeps its first state."""
+    services: dict[str, ServiceState] = {}
+    for raw_service in raw_services:
+        name = raw_service["name"]
+        if name not in services:
+            services[sys.intern(name)] = ServiceState(
+                present=raw_service["present"],
+                status=_text(raw_service.get("status")),
+                start_type=_text(raw_service.get("startType")),
+            )
+    return _SHARED_SERVICES(ServiceStates(tuple(services.items())))
 
 
 def vss_could_not_run(report: GuestReport) -> str | None:

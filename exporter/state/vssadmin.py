@@ -43,13 +43,17 @@ _UNIT_POWER = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6}
 
 @dataclass(frozen=True, slots=True)
 class Writer:
-    """One VSS writer; ``state`` is the VSS_WRITER_STATE number (0 when unknown or absent)."""
+    """One VSS writer; ``state`` is the VSS_WRITER_STATE number (0 when unknown or absent).
+
+    ``writer_id`` is the writer's class id, the same on every Windows machine. The instance id that
+    follows it is not kept: nothing judges or shows it, and as it differs on every machine it would
+    keep equal writers of thousands of guests from being held once.
+    """
 
     name: str
     state: int
     state_text: str | None
     writer_id: str | None
-    instance_id: str | None
     last_error: str | None
 
     @property
@@ -95,14 +99,14 @@ def parse_writers(text: str) -> list[Writer]:
     """Writers in output order, at most ``MAX_WRITERS``."""
     writers: list[Writer] = []
     for name, lines in _quoted_blocks(text, limit=MAX_WRITERS):
-        guids: list[str] = []
+        writer_id: str | None = None
         state: int | None = None
         state_text: str | None = None
         last_error: str | None = None
         for line in lines:
             guid = _GUID.search(line)
             if guid is not None:
-                guids.append(sys.intern(guid.group(0).lower()) if not guids else guid.group(0).lower())
+                writer_id = writer_id or sys.intern(guid.group(0).lower())
                 continue
             state_match = _STATE.search(line) if state is None else None
             if state_match is not None:
@@ -116,8 +120,7 @@ def parse_writers(text: str) -> list[Writer]:
                 name=name,
                 state=STATE_UNKNOWN if state is None else state,
                 state_text=state_text,
-                writer_id=guids[0] if guids else None,
-                instance_id=guids[1] if len(guids) > 1 else None,
+                writer_id=writer_id,
                 last_error=last_error,
             )
         )

@@ -106,6 +106,29 @@ def test_parse_variants() -> None:
     assert (disabled.writers, disabled.providers) == ((), ())
 
 
+def test_identical_reports_from_two_guests_share_their_parsed_parts() -> None:
+    # A fleet of guests from one image reports the same writers, providers and services: the
+    # parsed reports hold one instance of each, not one per guest.
+    one = parse_guest_report(sample("healthy"), received_at=1.0)
+    other_document = sample("healthy")
+    other_document["hostname"] = "OTHER-GUEST"
+    other = parse_guest_report(other_document, received_at=2.0)
+    assert (other.writers, other.providers, other.services) == (one.writers, one.providers, one.services)
+    assert other.writers is one.writers
+    assert other.providers is one.providers
+    assert other.services is one.services
+    assert other.hostname != one.hostname
+
+
+def test_a_writer_that_failed_in_one_guest_leaves_the_others_shared() -> None:
+    healthy = parse_guest_report(sample("healthy"), received_at=1.0)
+    failed = parse_guest_report(sample("two_failed_writers"), received_at=1.0)
+    assert failed.writers is not healthy.writers
+    stable = {w.name: w for w in healthy.writers}
+    shared = [w for w in failed.writers if w.name in stable and w == stable[w.name]]
+    assert shared and all(w is stable[w.name] for w in shared)
+
+
 def test_services_are_read_only_mapping() -> None:
     parsed = report()
     with pytest.raises(TypeError):

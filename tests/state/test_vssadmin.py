@@ -57,7 +57,6 @@ def test_healthy_writers() -> None:
         state=1,
         state_text="Stable",
         writer_id="{d61d61c8-d73a-4eee-8cdd-f6f9786b7124}",
-        instance_id="{1bddd48e-5052-49db-9b07-b96f96727e6b}",
         last_error="No error",
     )
 
@@ -69,8 +68,8 @@ def test_two_failed_writers() -> None:
     assert failed == [("SqlServerWriter", 8, "Non-retryable error"), ("System Writer", 9, "Timed out")]
     wmi = writers["WMI Writer"]
     assert (wmi.state, wmi.failed, wmi.state_text) == (5, False, "Waiting for completion")
+    # The class id, not the instance id on the line after it.
     assert writers["System Writer"].writer_id == "{e8132975-6f93-4464-a53e-1050253ae220}"
-    assert writers["System Writer"].instance_id == "{7848396d-00b1-47cd-8ba9-769b7ce402d2}"
 
 
 def test_german_labels() -> None:
@@ -84,7 +83,6 @@ def test_german_labels() -> None:
     ]
     assert writers[2].failed and writers[2].state_text == "Fehlgeschlagen"
     assert writers[2].writer_id == "{0bada1de-01a9-4625-8278-69e735f39dd2}"
-    assert writers[2].instance_id == "{f0086dda-9efc-47c5-8eb6-a944c3d09381}"
 
 
 @pytest.mark.parametrize(
@@ -110,7 +108,6 @@ def test_chinese_xp_format_without_last_error() -> None:
             state=1,
             state_text="稳定",
             writer_id="{a6ad56c2-b509-4e6c-bb19-49d8f43532f0}",
-            instance_id="{11111111-2222-3333-4444-555555555555}",
             last_error=None,
         )
     ]
@@ -126,13 +123,12 @@ def test_tabs_lf_and_truncated_blocks() -> None:
         "   Writer Id: {a6ad56c2-b509-4e6c-bb19-49d8f435"
     )
     system, cut = parse_writers(text)
-    assert (system.state, system.writer_id, system.instance_id, system.last_error) == (
+    assert (system.state, system.writer_id, system.last_error) == (
         9,
         "{e8132975-6f93-4464-a53e-1050253ae220}",
-        None,
         "Timed out",
     )
-    assert cut == Writer("Cut Writer", 0, None, None, None, None)
+    assert cut == Writer("Cut Writer", 0, None, None, None)
 
 
 def test_out_of_range_state_is_unknown() -> None:
