@@ -15,6 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 REPLACEMENT = "\ufffd"
 INVALID_TEXT = "invalid_text"
 CONTROL_CHARACTERS = "control_characters"
@@ -61,8 +63,22 @@ class Cleaned(dict):  # type: ignore[type-arg]
 
 
 def loads(data: bytes | str) -> Any:
-    """Decode JSON; raise ``ValueError`` only when it is not JSON at all."""
+    """Decode JSON; raise ``ValueError`` only when it is not JSON at all.
+
+    orjson decodes strict, valid UTF-8 JSON (nearly every document) at about twice the speed of
+    the json module, to the same values (integers beyond 64 bits, which the API server cannot
+    send, become floats); whatever it refuses (invalid UTF-8, lone surrogates, raw control
+    characters, NaN, deep nesting) is decoded as the json module does it.
+    """
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _loads_leniently(raw)
+    return clean(document) if _suspicious(raw) else document
+
+
+def _loads_leniently(raw: bytes) -> Any:
     try:
         document = json.loads(raw)
     except UnicodeDecodeError:

@@ -100,3 +100,44 @@ _PIECES = st.sampled_from(
 def test_the_quick_scan_finds_exactly_what_the_full_pattern_finds(raw: bytes) -> None:
     # Printable-ASCII documents are scanned for escapes only: the same answer, many times faster.
     assert untrusted._suspicious(raw) == (untrusted._SUSPICIOUS.search(raw) is not None)
+
+
+# Integers within 64 bits: what the API server (Go) can send at all. Beyond them orjson gives floats.
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=12,
+)
+
+
+def _outcome(raw: bytes) -> object:
+    try:
+        value = untrusted._loads_leniently(raw)
+    except ValueError:
+        return ValueError
+    return value, getattr(value, "problems", None)
+
+
+@given(
+    _JSON_VALUES,
+    st.booleans(),
+    st.lists(st.tuples(st.integers(0, 200), st.binary(min_size=1, max_size=3)), max_size=2),
+)
+def test_the_fast_decoder_decodes_exactly_as_the_json_module_does(
+    value: object, ascii_only: bool, edits: list[tuple[int, bytes]]
+) -> None:
+    # orjson takes strict documents; anything it refuses goes the json module's lenient way. The
+    # results are the same, bad text and all (NaN compares unequal to itself, so compare the text).
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    for at, inserted in edits:
+        raw = raw[:at] + inserted + raw[at:]
+    try:
+        decoded: object = loads(raw)
+        outcome: object = (decoded, getattr(decoded, "problems", None))
+    except ValueError:
+        outcome = ValueError
+    assert repr(outcome) == repr(_outcome(raw))
+
+
+def test_a_repeated_key_keeps_the_last_value_as_the_json_module_does() -> None:
+    assert loads(b'{"a": 1, "a": 2}') == {"a": 2}
