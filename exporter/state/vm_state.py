@@ -295,6 +295,8 @@ class SnapshotJudge:
     freeze_errors: VmFreezeErrors
     # The VM's first guest report since start-up may still come: verdicts that need it are unknown.
     awaiting_reports: bool = False
+    # Verdicts given so far, by snapshot: the last snapshot is usually also the last consistent one.
+    _settled: dict[int, SnapshotJudgement | None] = field(default_factory=dict, compare=False, repr=False)
 
     def __call__(self, snapshot: SnapshotFacts) -> SnapshotJudgement:
         context = SnapshotContext(
@@ -316,6 +318,12 @@ class SnapshotJudge:
         Without guest evidence a Windows snapshot is judged application-consistent; just after
         start-up that would only mean the exporter has not heard from the guest yet.
         """
+        key = id(snapshot)  # the record holds every snapshot for as long as this judge lives
+        if key not in self._settled:
+            self._settled[key] = self._settle(snapshot)
+        return self._settled[key]
+
+    def _settle(self, snapshot: SnapshotFacts) -> SnapshotJudgement | None:
         judgement = self(snapshot)
         if self.awaiting_reports and judgement.consistency == "application" and self.evidence(snapshot) is None:
             return None

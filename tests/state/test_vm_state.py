@@ -178,3 +178,25 @@ def record_with_snapshot() -> VmRecord:
     record = running_record()
     record.snapshots["ns/a"] = snapshot("a", 900)
     return record
+
+
+def test_each_snapshot_is_judged_once_per_judgement(monkeypatch) -> None:
+    # The last snapshot is usually also the newest consistent one: one verdict serves both.
+    from exporter.state import vm_state
+
+    judged: list[str] = []
+    real = vm_state.judge
+
+    def counting(facts: SnapshotFacts, context):  # type: ignore[no-untyped-def]
+        judged.append(facts.name)
+        return real(facts, context)
+
+    monkeypatch.setattr(vm_state, "judge", counting)
+    record = running_record()
+    for name, at in (("a", 10), ("b", 20), ("c", 30)):
+        record.snapshots[f"ns/{name}"] = snapshot(name, at)
+    part = snapshot_part(record, now=100, settings=SETTINGS, freeze_errors=NO_FREEZE_ERRORS)
+
+    assert part.last_snapshot is not None and part.last_snapshot.timestamp == 30
+    assert part.last_consistent_snapshot_timestamp == 30
+    assert judged == ["c"]
