@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from exporter import logs
+from exporter import heap, logs
 from exporter.kube.client import KubeClient
 from exporter.kube.errors import KubeError
 from exporter.service import Exporter, ListenError
@@ -296,6 +296,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> None:
         exporter = Exporter(
             settings, client=client, guest_report_token=token, shard_token=shard_token, simulated=simulator is not None
         )
+        # What the first sync builds stays out of the collector's walks (exporter/heap.py).
+        extra_tasks.append(lambda: heap.freeze_until(exporter.readiness.wait))
         if simulator is not None:
             extra_tasks.append(lambda: _simulated_guests(simulator, exporter, token or "", args.demo_report_interval))
         await exporter.run(stop, extra_tasks=extra_tasks)
