@@ -39,6 +39,7 @@ from exporter.web.shard_forwarding import ShardForwarder
 
 RawObject = Mapping[str, Any]
 RELIST_CHUNK = 500
+PUBLISH_BATCH = 500  # VMs judged and rendered between two turns of the event loop, after the first lists
 COMPRESS_EVERY = 0.25  # seconds between passes over changed blocks
 COMPRESS_BATCH = 16  # blocks compressed between two turns of the event loop
 VMIS = resources.VMIS.name
@@ -102,9 +103,12 @@ class FleetSink:
         self.readiness.mark_synced(resource)
         if first:
             self.log.info("initial_sync_done", resource=resource, still_pending=self.readiness.pending)
-            if self.readiness.ready:
-                vms = sum(1 for _ in self.fleet.states())
-                self.log.info("ready", vms=vms, seconds=round(time.monotonic() - self.started, 2))
+            self.log_if_ready()
+
+    def log_if_ready(self) -> None:
+        if self.readiness.ready:
+            vms = sum(1 for _ in self.fleet.states())
+            self.log.info("ready", vms=vms, seconds=round(time.monotonic() - self.started, 2))
 
 
 class ListenError(OSError):
@@ -246,6 +250,17 @@ class Exporter:
         self._problems_logged: set[tuple[str, str]] = set()
         self.freeze_failures = FreezeFailureLog(self.log)
 
+    async def publish_first_lists(self) -> None:
+        """Once every resource is listed, judge and publish each VM once, a batch per turn of the
+        event loop, and only then be ready: /metrics is complete when /readyz first says so."""
+        await self.readiness.wait_listed()
+        while True:
+            if not self.fleet.publish_held(self.clock(), PUBLISH_BATCH):
+                break
+            await asyncio.sleep(0)  # scrapes, health checks and watches go on meanwhile
+        self.readiness.mark_published()
+        self.sink.log_if_ready()
+
     def _log_selection(self, selection: FamilySelection) -> None:
         exported = {f.name for f in self.store.families}
         self.log.info(
@@ -367,9 +382,12 @@ class Exporter:
             shard=self.settings.shard,
             total_shards=self.settings.total_shards,
         )
+        self.fleet.hold_publishing()  # until the first lists are in: see publish_first_lists
+        self.readiness.publishing = True
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(r.run(), name=f"reflector-{r.resource.name}") for r in self.reflectors()]
+                tasks.append(group.create_task(self.publish_first_lists(), name="first-publish"))
                 tasks.append(group.create_task(self.poller.run(self.readiness.wait), name="guestosinfo"))
                 tasks.append(group.create_task(self._ticker(), name="ticker"))
                 tasks.append(group.create_task(self._compress_changes(), name="compress"))

@@ -57,6 +57,8 @@ class Fleet:
             index=ObjectIndex(name for name, handler in HANDLERS.items() if not handler.is_history),
         )
         self._records = self._facts.records
+        # VMs changed while publishing is held (see ``hold_publishing``); None: publishing at once.
+        self._held: set[VmKey] | None = None
         self._publisher = Publisher(
             on_state=on_state,
             settings=settings or JudgeSettings(),
@@ -212,7 +214,32 @@ class Fleet:
         if record is not None and handler.forget is not None:
             handler.forget(self._facts, record, identity)
 
+    def hold_publishing(self) -> None:
+        """Judge nothing until ``publish_held``: while the first lists of a large fleet come in, every
+        VM would otherwise be judged and rendered again at each of its objects, reports and Events."""
+        if self._held is None:
+            self._held = set()
+
+    def publish_held(self, now: float, limit: int) -> int:
+        """Publish up to ``limit`` of the VMs changed while publishing was held; how many are left.
+        At none left, publishing is immediate again."""
+        held = self._held
+        if held is None:
+            return 0
+        for _ in range(min(limit, len(held))):
+            self._publish_now(held.pop(), now, freeze_errors_only=False)
+        if held:
+            return len(held)
+        self._held = None
+        return 0
+
     def _publish(self, key: VmKey, now: float, *, freeze_errors_only: bool = False) -> None:
+        if self._held is not None:
+            self._held.add(key)
+            return
+        self._publish_now(key, now, freeze_errors_only=freeze_errors_only)
+
+    def _publish_now(self, key: VmKey, now: float, *, freeze_errors_only: bool) -> None:
         record = self._records.get(key)
         if record is None:
             return

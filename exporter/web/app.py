@@ -27,6 +27,8 @@ def build_app(
         sources = "".join(f" {name}: {value}." for name, value in extra.items())
         if readiness.ready:
             return f"Synced; {len(endpoint.store)} VMs exported.{sources}"
+        if readiness.listed:
+            return f"Listed; publishing the state of every VM ({len(endpoint.store)} so far).{sources}"
         if not readiness.pending:
             return "Starting: no resource is being listed yet." + sources
         return "Waiting for the first list of: " + ", ".join(readiness.pending) + "." + sources

@@ -16,10 +16,13 @@ from aiohttp import web
 
 @dataclass
 class Readiness:
-    """Ready once every expected resource reported its first sync."""
+    """Ready once every expected resource reported its first sync, and what those lists built is published."""
 
     expected: set[str] = field(default_factory=set)
     synced: set[str] = field(default_factory=set)
+    #: While True, the states held back during the first lists are still being published.
+    publishing: bool = False
+    _listed: asyncio.Event = field(default_factory=asyncio.Event)
     _became_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def expect(self, resources: Iterable[str]) -> None:
@@ -27,11 +30,24 @@ class Readiness:
 
     def mark_synced(self, resource: str) -> None:
         self.synced.add(resource)
+        self._update()
+
+    def mark_published(self) -> None:
+        self.publishing = False
+        self._update()
+
+    def _update(self) -> None:
+        if self.listed:
+            self._listed.set()
         if self.ready:
             self._became_ready.set()
 
-    async def wait(self) -> None:
+    async def wait_listed(self) -> None:
         """Return once every expected resource has synced."""
+        await self._listed.wait()
+
+    async def wait(self) -> None:
+        """Return once ready."""
         await self._became_ready.wait()
 
     @property
@@ -39,8 +55,12 @@ class Readiness:
         return sorted(self.expected - self.synced)
 
     @property
-    def ready(self) -> bool:
+    def listed(self) -> bool:
         return bool(self.expected) and not self.pending
+
+    @property
+    def ready(self) -> bool:
+        return self.listed and not self.publishing
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -51,6 +71,8 @@ def readyz_handler(readiness: Readiness):  # type: ignore[no-untyped-def]
     async def readyz(request: web.Request) -> web.Response:
         if readiness.ready:
             return web.Response(text="ok\n")
+        if readiness.listed:
+            return web.Response(status=503, text="publishing what the first lists hold\n")
         return web.Response(status=503, text="waiting for first sync: " + ", ".join(readiness.pending) + "\n")
 
     return readyz

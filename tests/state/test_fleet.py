@@ -330,3 +330,40 @@ def test_the_schedule_judges_a_waiting_snapshot_when_the_start_up_grace_ends(
     fleet.tick(now=started + 301)
     last = published.states[KEY].last_snapshot
     assert last is not None and last.consistency == "application"  # no report came: judged without one
+
+
+class Counting(Published):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[VmKey] = []
+
+    def on_state(self, key: VmKey, state: VmState | None) -> None:
+        self.calls.append(key)
+        super().on_state(key, state)
+
+
+def test_while_publishing_is_held_each_vm_is_judged_once_at_the_end(kubevirt_object) -> None:
+    counting = Counting()
+    fleet = Fleet(on_state=counting.on_state)
+    fleet.hold_publishing()
+    for name in ("a", "b", "c"):
+        fleet.upsert(VMS.name, vm(name, uid=f"uid-{name}"), now=100)
+        fleet.upsert(VMS.name, vm(name, status="Stopped", uid=f"uid-{name}"), now=101)
+    fleet.upsert(VMIS.name, kubevirt_object("vmi-windows-agentconnected"), now=102)
+    assert counting.calls == [] and list(fleet.states()) == []
+
+    assert fleet.publish_held(now=110, limit=3) == 1
+    assert fleet.publish_held(now=110, limit=3) == 0
+    assert sorted(k.name for k in counting.calls) == ["a", "b", "c", "win2019"]  # once each
+    assert counting.states[VmKey("default", "a")].phase == "Stopped"  # as it was last
+
+    fleet.upsert(VMS.name, vm("a", uid="uid-a"), now=120)  # publishing is immediate again
+    assert counting.calls[-1] == VmKey("default", "a") and fleet.publish_held(now=120, limit=10) == 0
+
+
+def test_a_vm_gone_while_publishing_was_held_is_never_published(fleet: Fleet, published: Published) -> None:
+    fleet.hold_publishing()
+    fleet.upsert(VMS.name, vm("gone", uid="uid-gone"), now=100)
+    fleet.delete(VMS.name, vm("gone", uid="uid-gone"), now=101)
+    assert fleet.publish_held(now=110, limit=10) == 0
+    assert published.states == {}
