@@ -357,8 +357,9 @@ def test_while_publishing_is_held_each_vm_is_judged_once_at_the_end(kubevirt_obj
     assert sorted(k.name for k in counting.calls) == ["a", "b", "c", "win2019"]  # once each
     assert counting.states[VmKey("default", "a")].phase == "Stopped"  # as it was last
 
-    fleet.upsert(VMS.name, vm("a", uid="uid-a"), now=120)  # publishing is immediate again
-    assert counting.calls[-1] == VmKey("default", "a") and fleet.publish_held(now=120, limit=10) == 0
+    fleet.delete(VMS.name, vm("a", uid="uid-a"), now=120)  # publishing is immediate again
+    assert counting.calls[-1] == VmKey("default", "a") and VmKey("default", "a") not in counting.states
+    assert fleet.publish_held(now=120, limit=10) == 0
 
 
 def test_a_vm_gone_while_publishing_was_held_is_never_published(fleet: Fleet, published: Published) -> None:
