@@ -118,7 +118,7 @@ class ReportedVolume:
         """The drive as the guest agent spells a mount point (``C:\\``), so that one volume has one
         spelling across families; empty without a drive letter."""
         letter = (self.drive_letter or "").rstrip("\\")
-        return f"{letter}\\" if letter else ""
+        return sys.intern(f"{letter}\\") if letter else ""  # a label value of every Windows VM
 
 
 @dataclass(frozen=True, slots=True)

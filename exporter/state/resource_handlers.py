@@ -9,7 +9,7 @@ and are neither indexed nor pruned. To watch a new resource, add its handler to 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 from exporter import resources
@@ -97,11 +97,17 @@ def _record_to_change(facts: Facts, parsed: Parsed | None, current: Callable[[Vm
     return facts.record(parsed.key)
 
 
+def _keyed_as(parsed: Parsed, record: VmRecord) -> Parsed:
+    """``parsed`` holding its record's own VmKey: a VM's facts share one key, not one per object."""
+    return parsed if parsed.key is record.key else replace(parsed, key=record.key)  # type: ignore[type-var]
+
+
 def apply_vmi(facts: Facts, raw: RawObject, now: float) -> VmKey | None:
     vmi = _of_this_shard(facts, resources.VMIS.name, parse_vmi(raw))
     record = _record_to_change(facts, vmi, lambda r: r.vmi)
     if vmi is None or record is None:
         return None
+    vmi = _keyed_as(vmi, record)
     facts.lookups.replace(vmi.key, record.vmi, vmi)
     record.set_vmi(vmi, now)
     facts.index.remember(resources.VMIS.name, vmi.key, vmi.key)  # a VMI is named as its VM is
@@ -118,6 +124,7 @@ def apply_vm(facts: Facts, raw: RawObject, now: float) -> VmKey | None:
     record = _record_to_change(facts, vm, lambda r: r.vm)
     if vm is None or record is None:
         return None
+    vm = _keyed_as(vm, record)
     record.vm = vm
     facts.index.remember(resources.VMS.name, vm.key, vm.key)
     return vm.key
@@ -143,8 +150,10 @@ def apply_snapshot(facts: Facts, raw: RawObject, now: float) -> VmKey | None:
     existing = facts.records.get(snapshot.key)
     if existing is not None and existing.snapshots.get(snapshot_id(identity)) == snapshot:
         return None
-    facts.record(snapshot.key).snapshots[snapshot_id(identity)] = snapshot
-    facts.index.remember(resources.SNAPSHOTS.name, identity, snapshot.key)
+    record = facts.record(snapshot.key)
+    snapshot = _keyed_as(snapshot, record)
+    record.snapshots[snapshot_id(identity)] = snapshot
+    facts.index.remember(resources.SNAPSHOTS.name, identity, record.key)
     observation = from_snapshot(snapshot)
     if observation is not None:
         facts.freeze_errors.add(observation)

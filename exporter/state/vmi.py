@@ -7,11 +7,16 @@ from typing import Any
 
 from exporter.state import field_readers as read
 from exporter.state.records import GuestFilesystem, GuestInfo, VmFacts, VmiFacts, VmKey, VolumeSnapshotStatus
+from exporter.state.shared import SharedValues
 
 MAX_VOLUMES = 32
 MAX_ADDRESSES = 16
 # The free-text ``description`` annotation, shown on the status page (never a label).
 MAX_DESCRIPTION = 512
+
+# VMs from one template have the same disks and filesystems: the fleet holds one tuple of each.
+_SHARED_FILESYSTEMS: SharedValues = SharedValues()
+_SHARED_VOLUME_STATUSES: SharedValues = SharedValues()
 
 
 def _conditions(status: Mapping[str, Any], problems: read.Problems) -> dict[str, Mapping[str, Any]]:
@@ -106,7 +111,7 @@ def parse_vm(raw: Any) -> tuple[VmFacts | None, list[str]]:
         uid=identity.uid,
         printable_status=printable,
         snapshot_in_progress=read.string(status, "snapshotInProgress", problems, limit=253) or None,
-        volume_snapshot_statuses=tuple(volumes),
+        volume_snapshot_statuses=_SHARED_VOLUME_STATUSES(tuple(volumes)),
         description=read.string(annotations, "description", problems, limit=MAX_DESCRIPTION),
     )
     return facts, problems.items
@@ -138,7 +143,7 @@ def parse_guest_info(raw: Any, *, vmi_uid: str, observed_at: float) -> tuple[Gue
         fsfreeze_enabled=fsfreeze_enabled,
         fs_frozen=read.string(body, "fsFreezeStatus", problems, limit=32) == "frozen",
         os_id=read.string(read.mapping(body, "os", problems), "id", problems, limit=64),
-        filesystems=tuple(filesystems),
+        filesystems=_SHARED_FILESYSTEMS(tuple(filesystems)),
     )
     return info, problems.items
 

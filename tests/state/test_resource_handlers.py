@@ -14,6 +14,7 @@ from exporter.state.resource_handlers import (
     Facts,
     apply_snapshot,
     apply_snapshot_content,
+    apply_vmi,
     forget_snapshot_content,
 )
 from exporter.state.storage_failures import StorageFailureLedger
@@ -53,6 +54,24 @@ def test_a_snapshot_whose_source_changes_moves_to_the_other_vm(kubevirt_object: 
     assert first is not None and second == VmKey(first.namespace, "other")
     assert state.records[first].snapshots == {}
     assert len(state.records[second].snapshots) == 1
+
+
+def test_the_facts_of_one_vm_hold_its_record_key_not_one_key_per_object(kubevirt_object: Any) -> None:
+    state = facts()
+    vmi = kubevirt_object("vmi-windows-agentconnected")
+    key = apply_vmi(state, vmi, 0.0)
+    assert key is not None
+    record = state.records[key]
+    snapshot = kubevirt_object("vmsnapshot-succeeded-online-guestagent")
+    snapshot["metadata"]["namespace"] = key.namespace
+    snapshot["spec"]["source"]["name"] = key.name
+    assert apply_snapshot(state, snapshot, 1.0) == key
+    changed = copy.deepcopy(vmi)
+    changed["status"]["phase"] = "Succeeded"
+    assert apply_vmi(state, changed, 2.0) == key
+    (facts_of_snapshot,) = record.snapshots.values()
+    assert record.vmi is not None and record.vmi.key is record.key
+    assert facts_of_snapshot.key is record.key
 
 
 def content(errors: dict[str, str | None], *, resource_version: str = "1") -> dict[str, Any]:

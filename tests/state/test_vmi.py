@@ -165,3 +165,9 @@ def test_vm_volume_snapshot_statuses_and_lock() -> None:
     assert [(v.name, v.enabled) for v in facts.volume_snapshot_statuses] == [("rootdisk", True), ("scratch", False)]
     assert facts.volume_snapshot_statuses[1].reason.startswith("No VolumeSnapshotClass")
     assert problems == ["volume_snapshot_status_malformed"]
+
+
+def test_guests_of_one_image_share_their_filesystems(kubevirt_object) -> None:
+    one, _ = parse_guest_info(kubevirt_object("guestosinfo-windows"), vmi_uid="a", observed_at=0)
+    other, _ = parse_guest_info(kubevirt_object("guestosinfo-windows"), vmi_uid="b", observed_at=1)
+    assert one.filesystems and other.filesystems is one.filesystems
