@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from exporter.state.object_index import ObjectIndex, object_id, resource_version
+from exporter.state.object_index import ObjectIndex, compact_version, object_id, resource_version
 from exporter.state.records import VmKey
 
 VM = VmKey("ns", "vm")
@@ -67,3 +67,21 @@ def test_resource_version() -> None:
     assert resource_version(raw(version="7")) == "7"
     assert resource_version({"metadata": {"resourceVersion": 7}}) is None
     assert resource_version(None) is None
+
+
+def test_a_decimal_version_is_kept_as_a_number_and_others_as_text() -> None:
+    index = ObjectIndex(["snapshots"])
+    assert not index.already_applied("snapshots", raw(version="12345"))
+    assert index.already_applied("snapshots", raw(version="12345"))
+    assert not index.already_applied("snapshots", raw(version="012345"))  # not the same text: applied
+    assert not index.already_applied("snapshots", raw(version="12345"))
+    assert compact_version("12345") == 12345
+    assert [compact_version(t) for t in ("0", "007", "1e3", "١٢", "12a")] == [0, "007", "1e3", "١٢", "12a"]
+
+
+def test_an_object_of_another_shard_keeps_its_version_but_no_vm() -> None:
+    index = ObjectIndex(["snapshots"])
+    assert not index.already_applied("snapshots", raw("elsewhere"))
+    assert index.vm_of("snapshots", ("ns", "elsewhere")) is None
+    assert index.remove_missing("snapshots", set()) == []  # forgotten, but no VM to re-judge
+    assert not index.already_applied("snapshots", raw("elsewhere"))
