@@ -8,9 +8,11 @@ the lines per release.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from exporter.state.records import SnapshotFacts, SnapshotJudgement
+from exporter.state.shared import SharedValues
 from exporter.state.snapshot_contents import VolumeFailure
 
 FAILED, CRASH, FILESYSTEM, APPLICATION = 0, 1, 2, 3
@@ -68,7 +70,7 @@ class SnapshotContext:
 
 def indications_label(indications: tuple[str, ...]) -> str:
     """Sorted, comma-joined; every value is kept (the parser admits only identifier-shaped ones)."""
-    return ",".join(sorted(set(indications)))
+    return sys.intern(",".join(sorted(set(indications))))  # a label value: a few per fleet
 
 
 def thaw_breaks_consistency(reason: str, cause: str) -> bool:
@@ -80,7 +82,7 @@ def judge(snapshot: SnapshotFacts, context: SnapshotContext) -> SnapshotJudgemen
     """Judge one finished snapshot."""
     level, consistency, reason = _classify(snapshot, context)
     notes = _notes(snapshot, context, level)
-    reason = "_".join(part for part in (reason, *notes) if part)
+    reason = sys.intern("_".join(part for part in (reason, *notes) if part))  # a label value
     timestamp = snapshot.taken_at if snapshot.taken_at is not None else snapshot.requested_at
     return SnapshotJudgement(
         snapshot=snapshot.name,
@@ -96,6 +98,8 @@ def judge(snapshot: SnapshotFacts, context: SnapshotContext) -> SnapshotJudgemen
 
 
 _SELF_EXPLAINING = frozenset({"GuestAgent", "Online"})
+# Snapshots of one kind are explained in the same words: every VM's judgement holds one tuple.
+_SHARED_EXPLANATIONS: SharedValues = SharedValues()
 MAX_EXPLANATION_LINES = 8
 MAX_EXPLANATION_CHARS = 240
 
@@ -116,7 +120,7 @@ def _explanation(snapshot: SnapshotFacts, context: SnapshotContext) -> tuple[str
         lines.append(f"volume {name} storage snapshot failed ({failure.reason}): {failure.message}")
     if context.storage_failure is not None and snapshot.error_message and not context.volume_failures:
         lines.append(f"storage: {snapshot.error_message}")
-    return tuple(line[:MAX_EXPLANATION_CHARS] for line in lines[:MAX_EXPLANATION_LINES])
+    return _SHARED_EXPLANATIONS(tuple(line[:MAX_EXPLANATION_CHARS] for line in lines[:MAX_EXPLANATION_LINES]))
 
 
 def _notes(snapshot: SnapshotFacts, context: SnapshotContext, level: int) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exporter.state.consistency import GuestEvidence, SnapshotContext, judge, thaw_breaks_consistency
-from exporter.state.records import SnapshotFacts, VmKey
+from exporter.state.records import SnapshotFacts, SnapshotJudgement, VmKey
 from exporter.state.snapshots import parse_snapshot
 
 KEY = VmKey("default", "win2019")
@@ -315,3 +315,17 @@ def test_explanation_carries_the_controllers_own_words() -> None:
         "volume scratch excluded",
     )
     assert lines[4].startswith("storage: VolumeSnapshot v error: ") and len(lines[4]) == 240
+
+
+def test_snapshots_explained_in_the_same_words_share_the_words_and_labels() -> None:
+    # Judgements are kept for every VM: equal explanations are one tuple, labels one string.
+    def judged(window: str) -> SnapshotJudgement:
+        facts = snapshot(
+            indications=("GuestAgent", "Online", "QuiesceTimeout"),
+            indication_messages=(("QuiesceTimeout", f"the freeze window timed out after {window}"),),
+        )
+        return judge(facts, SnapshotContext())
+
+    one, other = judged("10 s"), judged("".join(["10", " s"]))
+    assert one.explanation and other.explanation is one.explanation
+    assert other.reason is one.reason and other.indications is one.indications
