@@ -32,6 +32,7 @@ class SourceRateLimiter:
     def take(self, source: str) -> float:
         """Spend one token for ``source``: 0.0 when allowed, else the seconds until one is available."""
         now = self._clock()
+        self._forget_refilled(now)
         bucket = self._buckets.get(source)
         if bucket is None:
             bucket = _Bucket(tokens=self._capacity, updated=now)
@@ -48,6 +49,19 @@ class SourceRateLimiter:
             bucket.logged_limit = False
             return 0.0
         return (1.0 - bucket.tokens) / self._rate
+
+    def _forget_refilled(self, now: float) -> None:
+        """Drop the least recently seen buckets once they have refilled: a full bucket is what an
+        unknown source gets, so keeping it costs memory and changes nothing. Guests report every few
+        minutes, so without this every guest of the fleet would keep a bucket between reports."""
+        for _ in range(2):  # each take retires at most two: the cost stays constant
+            oldest = next(iter(self._buckets.items()), None)
+            if oldest is None:
+                return
+            source, bucket = oldest
+            if bucket.tokens + (now - bucket.updated) * self._rate < self._capacity:
+                return
+            del self._buckets[source]
 
     def first_refusal(self, source: str) -> bool:
         """True once per throttling episode of ``source``, so a flood logs one line, not thousands."""

@@ -43,3 +43,21 @@ def test_first_refusal_is_reported_once_per_throttling_episode() -> None:
     assert limiter.take("a") == 0.0  # the episode ends with the next allowed request
     assert limiter.take("a") > 0
     assert limiter.first_refusal("a") is True
+
+
+def test_buckets_that_have_refilled_are_not_kept() -> None:
+    # Thousands of guests report every few minutes: a bucket is kept only while it is below capacity.
+    clock = FakeClock(0.0)
+    limiter = SourceRateLimiter(per_minute=6, max_sources=1000, clock=clock)
+    for guest in range(100):
+        assert limiter.take(f"10.0.0.{guest}") == 0.0
+    assert len(limiter) == 100
+    clock.now = 9.0  # one token back takes 10 s
+    limiter.take("10.0.1.1")
+    assert len(limiter) == 101
+    clock.now = 10.0
+    for guest in range(60):
+        limiter.take(f"10.0.2.{guest}")
+    assert len(limiter) < 100  # each take retired up to two refilled buckets
+    limiter.take("10.0.0.99")
+    assert limiter.take("10.0.0.99") == 0.0  # a retired bucket comes back full: nothing was lost
