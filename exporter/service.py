@@ -165,16 +165,20 @@ class FreezeFailureLog:
     """One info line per new freeze-failure episode of a VM (counts only rise; a restart rebuilds them)."""
 
     log: Any
-    episodes: dict[VmKey, dict[tuple[str, str], int]] = field(default_factory=dict)
+    # The counts last seen per VM: the published state's own tuple, so nothing is copied.
+    episodes: dict[VmKey, tuple[tuple[str, str, int], ...]] = field(default_factory=dict)
 
     def observe(self, key: VmKey, state: VmState | None) -> None:
-        counts = {(reason, cause): n for reason, cause, n in state.freeze_error_counts} if state else {}
-        before = self.episodes.pop(key, {})
+        counts = state.freeze_error_counts if state is not None else ()
+        before = self.episodes.pop(key, ())
         if counts:
             self.episodes[key] = counts
+        if counts == before:
+            return
+        seen = {(reason, cause): n for reason, cause, n in before}
         detail = state.last_freeze_error if state is not None else None
-        for (reason, cause), n in counts.items():
-            if n > before.get((reason, cause), 0):
+        for reason, cause, n in counts:
+            if n > seen.get((reason, cause), 0):
                 self.log.info(
                     "freeze_failure",
                     namespace=key.namespace,

@@ -10,9 +10,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from exporter.render.store import MetricsStore
 from exporter.self_metrics import SelfMetrics
-from exporter.service import RELIST_CHUNK, VMIS, Exporter, FleetSink
+from exporter.service import RELIST_CHUNK, VMIS, Exporter, FleetSink, FreezeFailureLog
 from exporter.settings import Settings
 from exporter.state.fleet import Fleet
+from exporter.state.records import VmKey, VmState
 from exporter.web.health import Readiness
 
 
@@ -86,3 +87,29 @@ async def test_guest_reports_from_unknown_addresses_wait_for_the_first_list_of_v
 
     assert before.status == 503 and int(before.headers["Retry-After"]) >= 1
     assert after.status == 403  # listed, and still no VMI has this address
+
+
+class _Lines:
+    def __init__(self) -> None:
+        self.lines: list[dict[str, object]] = []
+
+    def info(self, event: str, **fields: object) -> None:
+        self.lines.append({"event": event, **fields})
+
+
+def test_a_freeze_failure_line_is_logged_once_per_new_episode_and_keeps_the_states_counts() -> None:
+    lines = _Lines()
+    log = FreezeFailureLog(lines)
+    key = VmKey("ns", "vm")
+    first = VmState(key, freeze_error_counts=(("command_disabled", "unknown", 1),))
+    log.observe(key, first)
+    log.observe(key, VmState(key, freeze_error_counts=(("command_disabled", "unknown", 1),)))
+    assert log.episodes[key] is first.freeze_error_counts  # held, not copied
+    log.observe(key, VmState(key, freeze_error_counts=(("command_disabled", "unknown", 2), ("x", "y", 1))))
+    log.observe(key, None)
+    assert key not in log.episodes
+    assert [(line["reason"], line["episodes"]) for line in lines.lines] == [
+        ("command_disabled", 1),
+        ("command_disabled", 2),
+        ("x", 1),
+    ]
