@@ -19,6 +19,7 @@ from exporter.kube import errors
 from exporter.resources import guestosinfo_path
 from exporter.sources.poll_plan import PollPlan
 from exporter.state.records import VmKey, VmState
+from exporter.state.shared import SharedValues
 
 NOT_CONNECTED = "does not have guest agent connected"
 RESULTS = ("ok", "not_connected", "throttled", "timeout", "error")
@@ -41,6 +42,10 @@ class PollMetrics(Protocol):
     guestosinfo_duration: _Histogram
 
 
+# Kept per VM by the plan; VMs of one OS build without freeze failures have the same one.
+_SHARED_FINGERPRINTS: SharedValues = SharedValues()
+
+
 def poll_fingerprint(state: VmState | None) -> tuple[str, str, float | None] | None:
     """What, when it changes, makes a new guestosinfo answer likely; None when there is nothing to poll.
 
@@ -50,8 +55,9 @@ def poll_fingerprint(state: VmState | None) -> tuple[str, str, float | None] | N
     """
     if state is None or not state.agent_connected:
         return None
-    newest_failure = state.last_freeze_error.timestamp if state.last_freeze_error is not None else None
-    return state.guest_os, state.guest_os_version, newest_failure
+    if state.last_freeze_error is not None:
+        return state.guest_os, state.guest_os_version, state.last_freeze_error.timestamp
+    return _SHARED_FINGERPRINTS((state.guest_os, state.guest_os_version, None))
 
 
 class GuestInfoPoller:

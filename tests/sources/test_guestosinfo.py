@@ -52,6 +52,8 @@ def test_fingerprint_is_none_without_a_connected_agent_and_ignores_what_polls_re
     failure = FreezeErrorDetail("add_volume_to_snapshot_set", "volume_not_supported", "", "", "", "", "event", 5.0)
     assert poll_fingerprint(connected(OK, last_freeze_error=failure)) != poll_fingerprint(base)
     assert poll_fingerprint(connected(OK, guest_os_version="2025")) != poll_fingerprint(base)
+    # The plan keeps one per VM: VMs of one OS build without freeze failures share it.
+    assert poll_fingerprint(connected(VmKey("other", "vm"))) is poll_fingerprint(base)
 
 
 async def test_polls_after_ready_hands_answers_on_and_counts_every_result() -> None:
