@@ -340,12 +340,28 @@ def table(paths: Sequence[Path]) -> str:
     return "\n".join(lines)
 
 
+VARIANTS = ("exporter", "naive")
+
+
+def variant_list(text: str) -> tuple[str, ...]:
+    """``exporter``, ``naive``, ``both`` or a comma-separated list of the first two; anything else is refused."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    expanded = [variant for name in names for variant in (VARIANTS if name == "both" else (name,))]
+    unknown = sorted(set(expanded) - set(VARIANTS))
+    if unknown or not expanded:
+        named = ", ".join(unknown) or repr(text)
+        raise argparse.ArgumentTypeError(f"unknown variant {named}: use exporter, naive or both")
+    return tuple(dict.fromkeys(expanded))
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="fleet sizes, comma-separated")
     parser.add_argument("--window", type=float, default=DEFAULT_WINDOW, help="seconds measured after ready")
     parser.add_argument("--report-interval", type=float, default=DEFAULT_REPORT_INTERVAL, metavar="SECONDS")
-    parser.add_argument("--variants", default="exporter,naive", help="exporter, naive or both")
+    parser.add_argument(
+        "--variants", type=variant_list, default="both", help="exporter, naive, or both (comma-separated)"
+    )
     parser.add_argument("--base-port", type=int, default=0, help="use ports BASE..BASE+2 (default: free ports)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--nice", type=int, default=0, metavar="N",
@@ -375,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# {facts}", flush=True)
     results: list[dict[str, Any]] = []
     for vms in (int(s) for s in args.sizes.split(",")):
-        for variant in args.variants.split(","):
+        for variant in args.variants:
             result = asyncio.run(measure(variant, vms, options, progress=lambda line: print(line, flush=True)))
             results.append(result.as_dict())
     if args.json:
