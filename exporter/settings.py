@@ -126,13 +126,14 @@ def from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None
         guest_report_forward_url=args.guest_report_forward_url,
         shard_token_file=args.shard_token_file,
         guest_report_max_age=args.guest_report_max_age,
-        guest_report_grace=getattr(args, "guest_report_grace", 300.0),
+        guest_report_grace=args.guest_report_grace,
         follow_launcher_logs=args.follow_launcher_logs,
         launcher_log_streams=args.launcher_log_streams,
-        shard=shard, total_shards=total,
+        shard=shard,
+        total_shards=total,
         stuck_frozen_after=args.stuck_frozen_after,
         freeze_episode_gap=args.freeze_episode_gap,
-        runbook_base_url=getattr(args, "runbook_base_url", None) or RUNBOOK_BASE_URL,
+        runbook_base_url=args.runbook_base_url or RUNBOOK_BASE_URL,
         **metric_lists,
         **http_limits,
     )
@@ -143,8 +144,7 @@ HTTP_LIMITS = ("max_connections", "http_header_timeout", "http_idle_timeout", "h
 
 def _http_limits(args: argparse.Namespace, problems: dict[str, str]) -> dict[str, Any]:
     """Connection limits of both listeners; each must be positive."""
-    defaults = Settings()
-    limits = {name: getattr(args, name, getattr(defaults, name)) for name in HTTP_LIMITS}
+    limits = {name: getattr(args, name) for name in HTTP_LIMITS}
     for name, value in limits.items():
         if value <= 0:
             problems[name] = "must be positive"
@@ -155,7 +155,7 @@ def _check_source_limits(args: argparse.Namespace, problems: dict[str, str]) -> 
     for name in ("guestosinfo_interval", "guestosinfo_max_rate", "guestosinfo_timeout", "guest_report_max_age"):
         if getattr(args, name) <= 0:
             problems[name] = "must be positive"
-    if getattr(args, "guest_report_grace", 0.0) < 0:
+    if args.guest_report_grace < 0:
         problems["guest_report_grace"] = "must not be negative"
     if args.guestosinfo_concurrency < 1:
         problems["guestosinfo_concurrency"] = "must be at least 1"
@@ -176,7 +176,7 @@ def _check_guest_report_credentials(
         problems["shard_token_file"] = "not a readable file"
     if args.guest_report_token_file and not os.path.isfile(args.guest_report_token_file):
         problems["guest_report_token_file"] = "not a readable file"
-    if report_listen is not None and not args.guest_report_token_file and not getattr(args, "demo", False):
+    if report_listen is not None and not args.guest_report_token_file and not args.demo:
         problems["guest_report_token_file"] = "required with --guest-report-listen"
 
 
@@ -199,8 +199,8 @@ def _shard(args: argparse.Namespace, env: Mapping[str, str], problems: dict[str,
 
 def _metric_lists(args: argparse.Namespace, problems: dict[str, str]) -> dict[str, tuple[str, ...]]:
     """--metric-allowlist / --metric-denylist: one or the other, every pattern a valid regex."""
-    allowlist = split_patterns(getattr(args, "metric_allowlist", None) or ())
-    denylist = split_patterns(getattr(args, "metric_denylist", None) or ())
+    allowlist = split_patterns(args.metric_allowlist or ())
+    denylist = split_patterns(args.metric_denylist or ())
     if allowlist and denylist:
         problems["metric_allowlist"] = "--metric-allowlist and --metric-denylist are mutually exclusive; give one"
     for name, patterns in (("metric_allowlist", allowlist), ("metric_denylist", denylist)):

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 import pytest
 
 from exporter.cli.run import add_arguments
-from exporter.settings import Address, SettingsError, from_args, parse_address, shard_from_pod_name
+from exporter.settings import Address, Settings, SettingsError, from_args, parse_address, shard_from_pod_name
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -33,6 +34,14 @@ def test_defaults() -> None:
     assert settings.listen == Address("0.0.0.0", 9745)
     assert settings.total_shards == 1 and settings.shard == 0
     assert settings.guest_report_listen is None and not settings.follow_launcher_logs
+
+
+def test_every_flag_defaults_to_the_setting() -> None:
+    parsed, defaults = from_args(parse()), Settings()
+
+    differing = {f.name for f in fields(Settings) if getattr(parsed, f.name) != getattr(defaults, f.name)}
+
+    assert differing == {"log_format"}  # left to start-up: console on a terminal, else json
 
 
 def test_every_problem_is_reported_at_once() -> None:

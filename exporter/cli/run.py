@@ -20,10 +20,9 @@ from exporter.kube.client import KubeClient
 from exporter.kube.errors import KubeError
 from exporter.service import Exporter, ListenError
 from exporter.settings import Address, Settings, SettingsError, from_args
-from exporter.sources.poll_plan import DEFAULT_MAX_RATE, LAUNCHER_PERIOD
-from exporter.state.runbooks import RUNBOOK_BASE_URL
 
 STARTUP_PROBE_TIMEOUT = 10.0
+DEFAULTS = Settings()  # every flag's default is the setting's own, written once in exporter/settings.py
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +46,10 @@ def _cluster_and_serving_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-format", choices=("json", "console"), default=None, help="default: console on a terminal, else json"
     )
     serving.add_argument(
-        "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="least severe level logged"
+        "--log-level",
+        default=DEFAULTS.log_level,
+        choices=("debug", "info", "warning", "error"),
+        help="least severe level logged",
     )
     serving.add_argument(
         "--metric-allowlist",
@@ -65,7 +67,7 @@ def _cluster_and_serving_arguments(parser: argparse.ArgumentParser) -> None:
     )
     serving.add_argument(
         "--runbook-base-url",
-        default=RUNBOOK_BASE_URL,
+        default=DEFAULTS.runbook_base_url,
         metavar="URL",
         help="where the status pages link the runbooks, <URL>/<AlertName>.md; point it at a mirror in an "
         "air-gapped cluster, as the alert rules' runbook_base_url (default: %(default)s)",
@@ -74,26 +76,30 @@ def _cluster_and_serving_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _connection_arguments(connections: argparse._ArgumentGroup) -> None:
     connections.add_argument(
-        "--max-connections", type=int, default=1024, metavar="N", help="concurrent connections; more are refused"
+        "--max-connections",
+        type=int,
+        default=DEFAULTS.max_connections,
+        metavar="N",
+        help="concurrent connections; more are refused",
     )
     connections.add_argument(
         "--http-header-timeout",
         type=float,
-        default=10.0,
+        default=DEFAULTS.http_header_timeout,
         metavar="SECONDS",
         help="a new connection must send a complete request head within this time, or it is closed",
     )
     connections.add_argument(
         "--http-idle-timeout",
         type=float,
-        default=120.0,
+        default=DEFAULTS.http_idle_timeout,
         metavar="SECONDS",
         help="a kept-alive connection must send its next request head within this time",
     )
     connections.add_argument(
         "--http-request-timeout",
         type=float,
-        default=60.0,
+        default=DEFAULTS.http_request_timeout,
         metavar="SECONDS",
         help="bound on reading a request body and sending the response (408 when the body is late)",
     )
@@ -103,21 +109,27 @@ def _source_arguments(sources: argparse._ArgumentGroup) -> None:
     sources.add_argument(
         "--guestosinfo-interval",
         type=float,
-        default=LAUNCHER_PERIOD,
+        default=DEFAULTS.guestosinfo_interval,
         metavar="SECONDS",
         help="routine poll period per VM (default: virt-launcher's guest-info cache period, 300)",
     )
     sources.add_argument(
         "--guestosinfo-max-rate",
         type=float,
-        default=DEFAULT_MAX_RATE,
+        default=DEFAULTS.guestosinfo_max_rate,
         metavar="PER_SECOND",
         help="cap on guestosinfo requests per second for the whole fleet (default 20)",
     )
     sources.add_argument(
-        "--guestosinfo-concurrency", type=int, default=8, metavar="N", help="guestosinfo requests in flight at once"
+        "--guestosinfo-concurrency",
+        type=int,
+        default=DEFAULTS.guestosinfo_concurrency,
+        metavar="N",
+        help="guestosinfo requests in flight at once",
     )
-    sources.add_argument("--guestosinfo-timeout", type=float, default=10.0, metavar="SECONDS", help="per request")
+    sources.add_argument(
+        "--guestosinfo-timeout", type=float, default=DEFAULTS.guestosinfo_timeout, metavar="SECONDS", help="per request"
+    )
     sources.add_argument(
         "--guest-report-listen", metavar="HOST:PORT", help="enable the guest report listener (default: off)"
     )
@@ -129,19 +141,25 @@ def _source_arguments(sources: argparse._ArgumentGroup) -> None:
     sources.add_argument(
         "--guest-report-max-age",
         type=float,
-        default=1800.0,
+        default=DEFAULTS.guest_report_max_age,
         metavar="SECONDS",
         help="older guest reports are dropped and their series disappear",
     )
     sources.add_argument(
         "--guest-report-grace",
         type=float,
-        default=300.0,
+        default=DEFAULTS.guest_report_grace,
         metavar="SECONDS",
         help="after start-up, Windows snapshot verdicts that need a guest report wait this long for the first one",
     )
     sources.add_argument("--follow-launcher-logs", action="store_true", help="read virt-launcher compute logs")
-    sources.add_argument("--launcher-log-streams", type=int, default=50, metavar="N", help="cap on open log streams")
+    sources.add_argument(
+        "--launcher-log-streams",
+        type=int,
+        default=DEFAULTS.launcher_log_streams,
+        metavar="N",
+        help="cap on open log streams",
+    )
 
 
 def _judging_and_sharding_arguments(parser: argparse.ArgumentParser) -> None:
@@ -149,20 +167,20 @@ def _judging_and_sharding_arguments(parser: argparse.ArgumentParser) -> None:
     judging.add_argument(
         "--stuck-frozen-after",
         type=float,
-        default=300.0,
+        default=DEFAULTS.stuck_frozen_after,
         metavar="SECONDS",
         help="a filesystem frozen longer fails the not_stuck_frozen check",
     )
     judging.add_argument(
         "--freeze-episode-gap",
         type=float,
-        default=600.0,
+        default=DEFAULTS.freeze_episode_gap,
         metavar="SECONDS",
         help="failures of one VM and reason closer than this are one episode",
     )
     sharding = parser.add_argument_group("sharding")
     sharding.add_argument("--shard", type=int, default=None, help="this instance's shard (default: pod ordinal)")
-    sharding.add_argument("--total-shards", type=int, default=1, help="number of shards")
+    sharding.add_argument("--total-shards", type=int, default=DEFAULTS.total_shards, help="number of shards")
     sharding.add_argument(
         "--guest-report-forward-url",
         metavar="TEMPLATE",
